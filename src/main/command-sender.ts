@@ -1,0 +1,246 @@
+// The producer side of one thread's command rings: one ring to each I/O
+// worker, so every ring has a single producer. Routing a command costs no
+// lookup: the worker index is in the id.
+//
+// Backpressure follows Node's stream contract. When a ring is full, an
+// async sender still accepts the command (copied into an overflow queue in
+// this thread, in order behind anything already queued) and returns false;
+// once every queue has drained into its ring, onDrain runs. A blocking
+// sender (a dedicated pipeline thread) waits for space instead and always
+// returns true. What is buffered: ring bytes (commandRingBytes per worker)
+// plus, for an async sender, the overflow queue, which grows only while the
+// application keeps sending after a false.
+
+import { FlamingoError, describe } from '../shared/errors.ts';
+import { idNode, idWorker, isWellFormedId } from '../shared/id.ts';
+import { RecordKind, SEND_MANY_IDS } from '../shared/records.ts';
+import { RingWriter } from '../shared/ring.ts';
+import { Doorbell } from '../shared/doorbell.ts';
+import { Fifo } from './fifo.ts';
+
+interface QueuedCommand {
+  kind: number;
+  id: number;
+  payload: Uint8Array;
+}
+
+export interface CommandTarget {
+  ring: SharedArrayBuffer;
+  workerBell: SharedArrayBuffer;
+}
+
+const EMPTY = new Uint8Array(0);
+const SPACE_WAIT_SLICE_MS = 1000;
+
+export class CommandSender {
+  readonly #rings: RingWriter[];
+  readonly #ringBuffers: Buffer[];
+  readonly #overflow: Fifo<QueuedCommand>[];
+  readonly #waiting: boolean[];
+  readonly #node: number;
+  readonly #blocking: boolean;
+  #publishScheduled = false;
+  #owesDrain = false;
+  #closed = false;
+  #scratch = new Float64Array(1024);
+  onDrain: () => void = () => {};
+
+  constructor(targets: readonly CommandTarget[], node: number, blocking: boolean) {
+    this.#rings = targets.map((t) => new RingWriter(t.ring, new Doorbell(t.workerBell)));
+    this.#ringBuffers = this.#rings.map((r) => Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength));
+    this.#overflow = targets.map(() => new Fifo<QueuedCommand>());
+    this.#waiting = targets.map(() => false);
+    this.#node = node;
+    this.#blocking = blocking;
+  }
+
+  /** Bytes waiting in overflow queues, not yet in a ring. */
+  get queuedCommands(): number {
+    let total = 0;
+    for (const queue of this.#overflow) total += queue.length;
+    return total;
+  }
+
+  /** Refuses every later command (the server has shut down). */
+  close(): void {
+    this.#closed = true;
+  }
+
+  send(id: number, data: Uint8Array | string): boolean {
+    const worker = this.#route(id);
+    const ring = this.#rings[worker]!;
+    if (typeof data === 'string') {
+      if (data.length * 3 <= ring.maxPayload && this.#overflow[worker]!.length === 0) {
+        const length = Buffer.byteLength(data);
+        const offset = this.#reserve(worker, RecordKind.SEND, id, length);
+        if (offset >= 0) {
+          this.#ringBuffers[worker]!.write(data, offset, length, 'utf8');
+          return true;
+        }
+      }
+      data = Buffer.from(data, 'utf8');
+    } else if (!(data instanceof Uint8Array)) {
+      throw new FlamingoError('ERR_FLAMINGO_INVALID_PAYLOAD', `send() takes a Uint8Array, Buffer or string; got ${describe(data)}`);
+    }
+    if (data.length === 0) return this.#overflow[worker]!.length === 0;
+    let accepted = true;
+    for (let start = 0; start < data.length; start += ring.maxPayload) {
+      const piece = data.subarray(start, Math.min(data.length, start + ring.maxPayload));
+      accepted = this.#put(worker, RecordKind.SEND, id, piece) && accepted;
+    }
+    return accepted;
+  }
+
+  closeConnection(id: number): boolean {
+    return this.#put(this.#route(id), RecordKind.CLOSE_CONN, id, EMPTY);
+  }
+
+  sendMany(ids: ArrayLike<number>, data: Uint8Array | string): boolean {
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    if (!(bytes instanceof Uint8Array)) {
+      throw new FlamingoError('ERR_FLAMINGO_INVALID_PAYLOAD', `sendMany() takes a Uint8Array, Buffer or string; got ${describe(data)}`);
+    }
+    if (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number') {
+      throw new FlamingoError('ERR_FLAMINGO_INVALID_ID', `sendMany() takes an array of connection ids; got ${describe(ids)}`);
+    }
+    // Validate every id first, so a bad one sends nothing.
+    const perWorker = new Array<number>(this.#rings.length).fill(0);
+    for (let i = 0; i < ids.length; i++) perWorker[this.#route(ids[i]!)]!++;
+    if (ids.length > this.#scratch.length) this.#scratch = new Float64Array(ids.length);
+    const sorted = this.#scratch;
+    const starts: number[] = [];
+    let at = 0;
+    for (const count of perWorker) {
+      starts.push(at);
+      at += count;
+    }
+    const fill = starts.slice();
+    for (let i = 0; i < ids.length; i++) sorted[fill[idWorker(ids[i]!)]!++] = ids[i]!;
+    let accepted = true;
+    for (let worker = 0; worker < this.#rings.length; worker++) {
+      const count = perWorker[worker]!;
+      if (count === 0 || bytes.length === 0) continue;
+      const ring = this.#rings[worker]!;
+      const perRecord = Math.floor((ring.maxPayload - SEND_MANY_IDS - bytes.length) / 8);
+      if (perRecord < 1) {
+        for (let i = 0; i < count; i++) accepted = this.send(sorted[starts[worker]! + i]!, bytes) && accepted;
+        continue;
+      }
+      for (let done = 0; done < count; done += perRecord) {
+        const n = Math.min(perRecord, count - done);
+        accepted = this.#putMany(worker, sorted.subarray(starts[worker]! + done, starts[worker]! + done + n), bytes) && accepted;
+      }
+    }
+    return accepted;
+  }
+
+  /** Publishes every ring with unpublished records. */
+  publish(): void {
+    this.#publishScheduled = false;
+    for (const ring of this.#rings) ring.publish();
+  }
+
+  #route(id: number): number {
+    if (!isWellFormedId(id) || idNode(id) !== this.#node || idWorker(id) >= this.#rings.length) {
+      throw new FlamingoError(
+        'ERR_FLAMINGO_INVALID_ID',
+        `not a connection id of this server (node ${this.#node}, ${this.#rings.length} workers): ${describe(id)}`,
+      );
+    }
+    if (this.#closed) throw new FlamingoError('ERR_FLAMINGO_SERVER_CLOSED', 'the server has shut down; no command can be sent');
+    return idWorker(id);
+  }
+
+  /** Reserves a record in the ring when nothing is queued ahead of it; -1 otherwise. */
+  #reserve(worker: number, kind: number, id: number, length: number): number {
+    if (this.#overflow[worker]!.length > 0) return -1;
+    const ring = this.#rings[worker]!;
+    let offset = ring.write(kind, 0, 0, id, length);
+    if (offset < 0 && this.#blocking) {
+      this.#waitForSpaceSync(worker, length);
+      offset = ring.write(kind, 0, 0, id, length);
+    }
+    if (offset >= 0) this.#schedulePublish();
+    return offset;
+  }
+
+  #put(worker: number, kind: number, id: number, payload: Uint8Array): boolean {
+    const offset = this.#reserve(worker, kind, id, payload.length);
+    if (offset >= 0) {
+      this.#rings[worker]!.bytes.set(payload, offset);
+      return true;
+    }
+    this.#enqueue(worker, { kind, id, payload: payload.slice() });
+    return false;
+  }
+
+  #putMany(worker: number, ids: Float64Array, bytes: Uint8Array): boolean {
+    const length = SEND_MANY_IDS + ids.length * 8 + bytes.length;
+    const offset = this.#reserve(worker, RecordKind.SEND_MANY, 0, length);
+    const target = offset >= 0 ? this.#rings[worker]!.bytes : new Uint8Array(length);
+    const at = offset >= 0 ? offset : 0;
+    new Uint32Array(target.buffer, target.byteOffset + at, 2).set([ids.length, 0]);
+    new Float64Array(target.buffer, target.byteOffset + at + SEND_MANY_IDS, ids.length).set(ids);
+    target.set(bytes, at + SEND_MANY_IDS + ids.length * 8);
+    if (offset >= 0) return true;
+    this.#enqueue(worker, { kind: RecordKind.SEND_MANY, id: 0, payload: target });
+    return false;
+  }
+
+  #enqueue(worker: number, command: QueuedCommand): void {
+    this.#overflow[worker]!.push(command);
+    this.#owesDrain = true;
+    this.#publishScheduled || this.#schedulePublish();
+    if (!this.#waiting[worker]) this.#awaitSpace(worker);
+  }
+
+  #awaitSpace(worker: number): void {
+    const ring = this.#rings[worker]!;
+    const head = this.#overflow[worker]!.peek()!;
+    ring.publish();
+    const bell = ring.armSpaceWait(head.payload.length);
+    this.#waiting[worker] = true;
+    const flush = (): void => {
+      this.#waiting[worker] = false;
+      this.#flush(worker);
+    };
+    if (bell < 0) queueMicrotask(flush);
+    else void ring.waitForSpace(bell).then(flush);
+  }
+
+  #flush(worker: number): void {
+    const ring = this.#rings[worker]!;
+    const queue = this.#overflow[worker]!;
+    for (let command = queue.peek(); command !== undefined; command = queue.peek()) {
+      const offset = ring.write(command.kind, 0, 0, command.id, command.payload.length);
+      if (offset < 0) break;
+      ring.bytes.set(command.payload, offset);
+      queue.shift();
+    }
+    ring.publish();
+    if (queue.length > 0) {
+      this.#awaitSpace(worker);
+      return;
+    }
+    if (this.#owesDrain && this.queuedCommands === 0) {
+      this.#owesDrain = false;
+      this.onDrain();
+    }
+  }
+
+  #waitForSpaceSync(worker: number, length: number): void {
+    const ring = this.#rings[worker]!;
+    ring.publish();
+    for (;;) {
+      const bell = ring.armSpaceWait(length);
+      if (bell < 0) return;
+      ring.waitForSpaceSync(bell, SPACE_WAIT_SLICE_MS);
+    }
+  }
+
+  #schedulePublish(): void {
+    if (this.#publishScheduled) return;
+    this.#publishScheduled = true;
+    queueMicrotask(() => this.publish());
+  }
+}

@@ -1,0 +1,21 @@
+// Flamingo's public entry point. Everything exported here is API; nothing
+// else is.
+
+import './runtime-check.ts';
+
+export { listen, Server } from './server.ts';
+export type { ServerEvents, ServerStats, ShutdownOptions } from './server.ts';
+export { openPipeline, Pipeline } from './pipeline.ts';
+export type { PipelineEvent, PipelineHandle } from './pipeline.ts';
+export type { OpenInfo } from './decode.ts';
+export { copyBytes } from './decode.ts';
+export type { OpenEvent, DataEvent, CloseEvent } from './pull-queues.ts';
+export type { ServerOptions } from '../shared/options.ts';
+export type { CloseReason } from '../shared/records.ts';
+export { CLOSE_REASONS } from '../shared/records.ts';
+export type { WorkerStats } from '../shared/stats.ts';
+export type { ShutdownReport } from '../shared/control.ts';
+export { FlamingoError } from '../shared/errors.ts';
+export type { FlamingoErrorCode } from '../shared/errors.ts';
+export { decodeId, formatId, parseId, isWellFormedId } from '../shared/id.ts';
+export type { IdParts } from '../shared/id.ts';

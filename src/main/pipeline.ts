@@ -1,0 +1,147 @@
+// A blocking pipeline: the seed's goroutine loop for a thread that does
+// nothing else. It drains the event rings itself and waits with
+// Atomics.wait, so it never needs its event loop; sends go through this
+// thread's own command rings (one per worker, single producer).
+//
+//   const pipe = openPipeline(handle);          // handle from server.pipelineHandle()
+//   for (let e = pipe.next(); e !== null; e = pipe.next()) {
+//     if (e.type === 'data') pipe.send(e.id, e.data);
+//   }
+//
+// next() returns events in ring order with data as a zero-copy view that is
+// valid until the following call; recvOpen/recvData/recvClose pull one kind
+// (data copied) and keep the others queued in per-connection order. Use one
+// style or the other in a pipeline, not both.
+
+import { Doorbell, parkEnd, parkPrepare } from '../shared/doorbell.ts';
+import { FlamingoError } from '../shared/errors.ts';
+import { closeReasonName, RecordKind, type CloseReason } from '../shared/records.ts';
+import { RingReader } from '../shared/ring.ts';
+import { CommandSender, type CommandTarget } from './command-sender.ts';
+import { type OpenInfo, copyBytes, decodeOpen } from './decode.ts';
+import { type CloseEvent, type DataEvent, type OpenEvent, PullKind, PullQueues } from './pull-queues.ts';
+
+/** Plain data: post it to the thread that opens the pipeline. */
+export interface PipelineHandle {
+  node: number;
+  commandTargets: CommandTarget[];
+  /** Present when this pipeline consumes the server's events. */
+  events: { rings: SharedArrayBuffer[]; bell: SharedArrayBuffer } | null;
+}
+
+export type PipelineEvent =
+  | ({ type: 'open'; id: number } & OpenInfo)
+  | { type: 'data'; id: number; data: Uint8Array }
+  | { type: 'close'; id: number; reason: CloseReason };
+
+export function openPipeline(handle: PipelineHandle): Pipeline {
+  return new Pipeline(handle);
+}
+
+export class Pipeline {
+  readonly #sender: CommandSender;
+  readonly #readers: RingReader[];
+  readonly #bell: Doorbell | undefined;
+  readonly #queues = new PullQueues(Infinity, Infinity);
+  #current: RingReader | undefined;
+  #next = 0;
+
+  constructor(handle: PipelineHandle) {
+    this.#sender = new CommandSender(handle.commandTargets, handle.node, true);
+    this.#readers = handle.events?.rings.map((storage) => new RingReader(storage)) ?? [];
+    this.#bell = handle.events ? new Doorbell(handle.events.bell) : undefined;
+  }
+
+  send(id: number, data: Uint8Array | string): boolean {
+    return this.#sender.send(id, data);
+  }
+
+  sendMany(ids: ArrayLike<number>, data: Uint8Array | string): boolean {
+    return this.#sender.sendMany(ids, data);
+  }
+
+  close(id: number): boolean {
+    return this.#sender.closeConnection(id);
+  }
+
+  /** Makes every command sent so far visible to the workers (next() and the recv calls do it too). */
+  flush(): void {
+    this.#sender.publish();
+  }
+
+  /**
+   * The next event of any kind, blocking up to `timeoutMs`. Null on timeout,
+   * or once the server has shut down and every event was returned.
+   */
+  next(timeoutMs = Infinity): PipelineEvent | null {
+    const reader = this.#take(timeoutMs);
+    if (reader === undefined) return null;
+    switch (reader.kind) {
+      case RecordKind.OPEN:
+        return { type: 'open', id: reader.id, ...decodeOpen(reader) };
+      case RecordKind.DATA:
+        return { type: 'data', id: reader.id, data: reader.payload() };
+      default:
+        return { type: 'close', id: reader.id, reason: closeReasonName(reader.aux) };
+    }
+  }
+
+  recvOpen(timeoutMs = Infinity): OpenEvent | null {
+    return this.#recv(PullKind.OPEN, timeoutMs) as OpenEvent | null;
+  }
+
+  recvData(timeoutMs = Infinity): DataEvent | null {
+    return this.#recv(PullKind.DATA, timeoutMs) as DataEvent | null;
+  }
+
+  recvClose(timeoutMs = Infinity): CloseEvent | null {
+    return this.#recv(PullKind.CLOSE, timeoutMs) as CloseEvent | null;
+  }
+
+  #recv(kind: PullKind, timeoutMs: number): unknown {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const value = this.#queues.tryTake(kind);
+      if (value !== undefined) return value;
+      const reader = this.#take(Math.max(0, deadline - performance.now()));
+      if (reader === undefined) return null;
+      const id = reader.id;
+      if (reader.kind === RecordKind.OPEN) this.#queues.deliver(PullKind.OPEN, id, { id, ...decodeOpen(reader) });
+      else if (reader.kind === RecordKind.DATA) this.#queues.deliver(PullKind.DATA, id, { id, data: copyBytes(reader.payload()) });
+      else this.#queues.deliver(PullKind.CLOSE, id, { id, reason: closeReasonName(reader.aux) });
+    }
+  }
+
+  /** Moves to the next record, waiting for one; undefined on timeout or end. */
+  #take(timeoutMs: number): RingReader | undefined {
+    this.#sender.publish();
+    if (this.#current !== undefined) {
+      this.#current.advance();
+      this.#current.release();
+      this.#current = undefined;
+    }
+    const bell = this.#bell;
+    if (bell === undefined) throw new FlamingoError('ERR_FLAMINGO_CONSUMER', 'this pipeline was opened without events; use pipelineHandle({ consume: true })');
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      // Read before the scan: the server ends the stream only after the last
+      // record is published, so an empty scan after an ended read is final.
+      const ended = bell.ended;
+      for (let i = 0; i < this.#readers.length; i++) {
+        const reader = this.#readers[(this.#next + i) % this.#readers.length]!;
+        if (reader.peek()) {
+          this.#next = (this.#next + i + 1) % this.#readers.length;
+          this.#current = reader;
+          return reader;
+        }
+      }
+      if (ended) return undefined;
+      const remaining = deadline - performance.now();
+      if (remaining <= 0) return undefined;
+      const value = parkPrepare(bell, this.#readers);
+      if (value < 0) continue;
+      bell.waitSync(value, remaining);
+      parkEnd(this.#readers);
+    }
+  }
+}

@@ -1,0 +1,130 @@
+// The seed's pull style: recvOpen(), recvData(), recvClose(), each safe to
+// await from many concurrent loops. Each kind has its own queue and its own
+// waiters, so a kind that nobody pulls never stalls the others.
+//
+// Per-connection order (invariant 3) across kinds: an event is handed out
+// only when no earlier event of the same connection is still queued. Later
+// events of that connection wait in its chain and are released, in order,
+// as the earlier one is taken. This holds for every kind that has been
+// pulled at least once ("consumed"); events of a kind nobody has pulled yet
+// queue without holding up the connection's other events, and at most
+// `unconsumedLimit` of them are kept (older ones are dropped and counted).
+
+import type { CloseReason } from '../shared/records.ts';
+import type { OpenInfo } from './decode.ts';
+import { Fifo } from './fifo.ts';
+
+export interface OpenEvent extends OpenInfo {
+  id: number;
+}
+export interface DataEvent {
+  id: number;
+  /** A copy, owned by the caller. */
+  data: Buffer;
+}
+export interface CloseEvent {
+  id: number;
+  reason: CloseReason;
+}
+
+export const PullKind = { OPEN: 0, DATA: 1, CLOSE: 2 } as const;
+export type PullKind = (typeof PullKind)[keyof typeof PullKind];
+type PullValue = OpenEvent | DataEvent | CloseEvent;
+
+interface Pending {
+  kind: PullKind;
+  id: number;
+  value: PullValue;
+}
+
+export class PullQueues {
+  readonly #waiters = [new Fifo<(v: PullValue) => void>(), new Fifo<(v: PullValue) => void>(), new Fifo<(v: PullValue) => void>()];
+  readonly #queues = [new Fifo<Pending>(), new Fifo<Pending>(), new Fifo<Pending>()];
+  readonly #consumed = [false, false, false];
+  readonly #chains = new Map<number, { holder: Pending; rest: Pending[] }>();
+  readonly #unconsumedLimit: number;
+  #queuedDataBytes = 0;
+  dropped = 0;
+  /** Called when queued data falls below the limit again. */
+  onSpace: () => void = () => {};
+  readonly #dataLimit: number;
+
+  constructor(unconsumedLimit: number, dataLimitBytes: number) {
+    this.#unconsumedLimit = unconsumedLimit;
+    this.#dataLimit = dataLimitBytes;
+  }
+
+  /** True while so much data waits unpulled that the rings should not be drained further. */
+  get saturated(): boolean {
+    return this.#queuedDataBytes > this.#dataLimit;
+  }
+
+  get waiting(): number {
+    return this.#waiters[0]!.length + this.#waiters[1]!.length + this.#waiters[2]!.length;
+  }
+
+  deliver(kind: PullKind, id: number, value: PullValue): void {
+    const chain = this.#chains.get(id);
+    if (chain !== undefined) {
+      chain.rest.push({ kind, id, value });
+      if (kind === PullKind.DATA) this.#queuedDataBytes += (value as DataEvent).data.length;
+      return;
+    }
+    this.#place({ kind, id, value }, undefined);
+  }
+
+  recv(kind: PullKind): Promise<PullValue> {
+    this.#consumed[kind] = true;
+    const pending = this.#queues[kind]!.shift();
+    if (pending === undefined) return new Promise((resolve) => this.#waiters[kind]!.push(resolve));
+    this.#taken(pending);
+    return Promise.resolve(pending.value);
+  }
+
+  /** Takes the next deliverable event of `kind` without waiting (for blocking pipelines). */
+  tryTake(kind: PullKind): PullValue | undefined {
+    this.#consumed[kind] = true;
+    const pending = this.#queues[kind]!.shift();
+    if (pending === undefined) return undefined;
+    this.#taken(pending);
+    return pending.value;
+  }
+
+  /** Hands `event` to a waiter or queues it; returns true when it queued and now holds up its connection. */
+  #place(event: Pending, rest: Pending[] | undefined): boolean {
+    const waiter = this.#waiters[event.kind]!.shift();
+    if (waiter !== undefined) {
+      waiter(event.value);
+      return false;
+    }
+    const queue = this.#queues[event.kind]!;
+    queue.push(event);
+    if (event.kind === PullKind.DATA) this.#queuedDataBytes += (event.value as DataEvent).data.length;
+    if (!this.#consumed[event.kind]) {
+      if (queue.length > this.#unconsumedLimit) {
+        this.#taken(queue.shift()!);
+        this.dropped++;
+      }
+      return false;
+    }
+    this.#chains.set(event.id, { holder: event, rest: rest ?? [] });
+    return true;
+  }
+
+  #taken(event: Pending): void {
+    if (event.kind === PullKind.DATA) {
+      const wasSaturated = this.saturated;
+      this.#queuedDataBytes -= (event.value as DataEvent).data.length;
+      if (wasSaturated && !this.saturated) queueMicrotask(this.onSpace);
+    }
+    const chain = this.#chains.get(event.id);
+    if (chain === undefined || chain.holder !== event) return;
+    this.#chains.delete(event.id);
+    const rest = chain.rest;
+    for (let i = 0; i < rest.length; i++) {
+      const next = rest[i]!;
+      if (next.kind === PullKind.DATA) this.#queuedDataBytes -= (next.value as DataEvent).data.length;
+      if (this.#place(next, rest.slice(i + 1))) return;
+    }
+  }
+}

@@ -1,0 +1,320 @@
+// The public Server: a thin facade over the supervisor (worker threads and
+// their control plane), the dispatcher (event rings to handlers or pull
+// queues) and the command sender (sends to command rings).
+
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { SLOT_OPEN, type ShutdownReport, type WorkerApi, type WorkerInit } from '../shared/control.ts';
+import { Doorbell, createDoorbellStorage } from '../shared/doorbell.ts';
+import { FlamingoError } from '../shared/errors.ts';
+import { type ResolvedOptions, type ServerOptions, resolveOptions } from '../shared/options.ts';
+import { type CloseReason, closeReasonName } from '../shared/records.ts';
+import { createRingStorage, type RingReader } from '../shared/ring.ts';
+import { type Remote, nodeEndpoint, releaseProxy, wrap } from '../shared/rpc.ts';
+import { STAT_FIELDS, type WorkerStats, createStatsStorage, readStats } from '../shared/stats.ts';
+import { CommandSender, type CommandTarget } from './command-sender.ts';
+import { type OpenInfo, copyBytes, decodeOpen } from './decode.ts';
+import { Dispatcher, type EventSink } from './dispatcher.ts';
+import type { PipelineHandle } from './pipeline.ts';
+import { type CloseEvent, type DataEvent, type OpenEvent, PullKind, PullQueues } from './pull-queues.ts';
+
+const workerUrl = new URL(`../worker/io-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+
+/** Events of a kind nobody listens to or has pulled yet are kept up to this many, then dropped and counted. */
+const UNCONSUMED_LIMIT = 100_000;
+/** Pulled-but-not-yet-taken data above this stops draining (and so, reading) until it is taken. */
+const PULL_DATA_LIMIT = 16 * 1024 * 1024;
+
+export interface ServerEvents {
+  open: [id: number, info: OpenInfo];
+  data: [id: number, data: Uint8Array];
+  close: [id: number, reason: CloseReason];
+  drain: [];
+  error: [error: unknown];
+  newListener: [event: string | symbol, listener: unknown];
+  removeListener: [event: string | symbol, listener: unknown];
+}
+
+export interface ShutdownOptions {
+  /** How long to wait for queued sends to reach the clients before closing anyway. Default 5000. */
+  drainMs?: number;
+}
+
+export interface ServerStats {
+  connections: number;
+  opened: number;
+  rejected: number;
+  closed: Record<CloseReason, number>;
+  bytesIn: number;
+  bytesOut: number;
+  framesIn: number;
+  sends: number;
+  staleSends: number;
+  pausedReads: number;
+  droppedUnconsumedEvents: number;
+  workers: WorkerStats[];
+}
+
+interface WorkerHandle {
+  thread: Worker;
+  api: Remote<WorkerApi>;
+  init: WorkerInit;
+  stats: Float64Array;
+}
+
+/** Starts a server and resolves once every I/O worker listens. */
+export async function listen(options?: ServerOptions): Promise<Server> {
+  const resolved = resolveOptions(options);
+  const server = new Server(resolved);
+  await server.start();
+  return server;
+}
+
+export class Server extends EventEmitter<ServerEvents> {
+  readonly options: Readonly<ResolvedOptions>;
+  #port = 0;
+  readonly #workers: WorkerHandle[] = [];
+  readonly #consumerBell = new Doorbell(createDoorbellStorage());
+  readonly #pull = new PullQueues(UNCONSUMED_LIMIT, PULL_DATA_LIMIT);
+  #sender: CommandSender | undefined;
+  #dispatcher: Dispatcher | undefined;
+  #listening = [false, false, false];
+  #externalTaken = false;
+  #shutdown: Promise<ShutdownReport> | undefined;
+  #state: 'starting' | 'running' | 'closing' | 'closed' = 'starting';
+
+  /** @internal Use listen(). */
+  constructor(options: ResolvedOptions) {
+    super();
+    this.options = options;
+    this.on('newListener', (event) => this.#listenersChanged(event, 1));
+    this.on('removeListener', (event) => this.#listenersChanged(event, 0));
+  }
+
+  /** The port every worker listens on. */
+  get port(): number {
+    return this.#port;
+  }
+
+  get workerCount(): number {
+    return this.#workers.length;
+  }
+
+  /** @internal */
+  async start(): Promise<void> {
+    const o = this.options;
+    for (let index = 0; index < o.workers; index++) {
+      const init: WorkerInit = {
+        index,
+        options: o,
+        eventRing: createRingStorage(o.eventRingBytes),
+        consumerBell: this.#consumerBell.storage,
+        commandBell: createDoorbellStorage(),
+        commandRings: [createRingStorage(o.commandRingBytes)],
+        slotStates: new SharedArrayBuffer(o.maxConnectionsPerWorker * 4),
+        stats: createStatsStorage(),
+      };
+      const thread = new Worker(workerUrl, { workerData: init, name: `flamingo-io-${index}` });
+      thread.on('error', (error) => this.#workerFailed(index, error));
+      const api = wrap<WorkerApi>(nodeEndpoint(thread as never));
+      this.#workers.push({ thread, api, init, stats: new Float64Array(init.stats, 0, STAT_FIELDS) });
+    }
+    this.#sender = new CommandSender(
+      this.#workers.map((w) => ({ ring: w.init.commandRings[0]!, workerBell: w.init.commandBell })),
+      o.node,
+      false,
+    );
+    this.#sender.onDrain = () => this.emit('drain');
+    if (o.consumer === 'main') {
+      this.#dispatcher = new Dispatcher(this.#workers.map((w) => w.init.eventRing), this.#consumerBell, this.#sink);
+      this.#pull.onSpace = () => this.#dispatcher?.kick();
+      this.#dispatcher.start();
+    }
+    try {
+      // The first worker picks the port when 0 was asked for; the others join it.
+      this.#port = await this.#workers[0]!.api.listen(o.port);
+      await Promise.all(this.#workers.slice(1).map((w) => w.api.listen(this.#port)));
+    } catch (error) {
+      await this.#terminateAll();
+      const message = error instanceof Error ? error.message : String(error);
+      throw new FlamingoError('ERR_FLAMINGO_LISTEN', `cannot listen on ${o.host}:${o.port}: ${message}`);
+    }
+    this.#state = 'running';
+  }
+
+  /** Queues `data` for connection `id`. False means: buffered, wait for 'drain' before sending more. */
+  send(id: number, data: Uint8Array | string): boolean {
+    return this.#commands().send(id, data);
+  }
+
+  /** Sends one payload to many connections: one copy per worker, not per connection. */
+  sendMany(ids: ArrayLike<number>, data: Uint8Array | string): boolean {
+    return this.#commands().sendMany(ids, data);
+  }
+
+  /** Closes connection `id` after what was sent to it is flushed; its close event says 'local'. */
+  close(id: number): boolean {
+    return this.#commands().closeConnection(id);
+  }
+
+  /** The next open event, for pull loops. */
+  recvOpen(): Promise<OpenEvent> {
+    return this.#pullKind(PullKind.OPEN) as Promise<OpenEvent>;
+  }
+
+  /** The next data event, as a copy the caller owns. */
+  recvData(): Promise<DataEvent> {
+    return this.#pullKind(PullKind.DATA) as Promise<DataEvent>;
+  }
+
+  /** The next close event. */
+  recvClose(): Promise<CloseEvent> {
+    return this.#pullKind(PullKind.CLOSE) as Promise<CloseEvent>;
+  }
+
+  /**
+   * A handle to post to another thread, which opens a blocking Pipeline on
+   * it. With `consume: true` (only with the 'external' consumer option, and
+   * once) that pipeline receives the events; otherwise it can only send.
+   * Each handle gets its own command ring to every worker.
+   */
+  async pipelineHandle({ consume = false }: { consume?: boolean } = {}): Promise<PipelineHandle> {
+    if (this.#state !== 'running') throw new FlamingoError('ERR_FLAMINGO_SERVER_CLOSED', 'the server is not running');
+    if (consume) {
+      if (this.options.consumer !== 'external') {
+        throw new FlamingoError('ERR_FLAMINGO_CONSUMER', 'pipelineHandle({ consume: true }) needs the server option consumer: "external"');
+      }
+      if (this.#externalTaken) throw new FlamingoError('ERR_FLAMINGO_CONSUMER', 'the event consumer pipeline was handed out already');
+      this.#externalTaken = true;
+    }
+    const targets: CommandTarget[] = [];
+    for (const worker of this.#workers) {
+      const ring = createRingStorage(this.options.commandRingBytes);
+      await worker.api.addCommandRing(ring);
+      targets.push({ ring, workerBell: worker.init.commandBell });
+    }
+    return {
+      node: this.options.node,
+      commandTargets: targets,
+      events: consume ? { rings: this.#workers.map((w) => w.init.eventRing), bell: this.#consumerBell.storage } : null,
+    };
+  }
+
+  /** A snapshot of every worker's counters, read from shared memory. */
+  stats(): ServerStats {
+    const workers = this.#workers.map((w, i) => readStats(i, w.stats));
+    const sum = (pick: (s: WorkerStats) => number): number => workers.reduce((total, s) => total + pick(s), 0);
+    const closed = {} as Record<CloseReason, number>;
+    for (const s of workers) {
+      for (const [reason, count] of Object.entries(s.closed)) closed[reason as CloseReason] = (closed[reason as CloseReason] ?? 0) + count;
+    }
+    return {
+      connections: sum((s) => s.connections),
+      opened: sum((s) => s.opened),
+      rejected: sum((s) => s.rejected),
+      closed,
+      bytesIn: sum((s) => s.bytesIn),
+      bytesOut: sum((s) => s.bytesOut),
+      framesIn: sum((s) => s.framesIn),
+      sends: sum((s) => s.sends),
+      staleSends: sum((s) => s.staleSends),
+      pausedReads: sum((s) => s.pausedReads),
+      droppedUnconsumedEvents: this.#pull.dropped,
+      workers,
+    };
+  }
+
+  /**
+   * Stops accepting, delivers every send already accepted, closes every
+   * connection with 'shutdown' (one close event each), ends every thread,
+   * and resolves once all is gone.
+   */
+  shutdown({ drainMs = 5000 }: ShutdownOptions = {}): Promise<ShutdownReport> {
+    if (!Number.isInteger(drainMs) || drainMs < 0) {
+      throw new FlamingoError('ERR_FLAMINGO_INVALID_OPTION', `option "drainMs" must be a non-negative integer; got ${drainMs}`);
+    }
+    this.#shutdown ??= this.#runShutdown(drainMs);
+    return this.#shutdown;
+  }
+
+  async #runShutdown(drainMs: number): Promise<ShutdownReport> {
+    this.#state = 'closing';
+    await Promise.all(this.#workers.map((w) => w.api.stopAccepting()));
+    const sender = this.#sender!;
+    sender.publish();
+    if (sender.queuedCommands > 0) await new Promise<void>((resolve) => this.once('drain', () => resolve()));
+    const reports = await Promise.all(this.#workers.map((w) => w.api.shutdown(drainMs)));
+    // Every close record is published before a worker's shutdown resolves.
+    this.#dispatcher?.drain();
+    this.#dispatcher?.stop();
+    this.#consumerBell.end();
+    sender.close();
+    await this.#terminateAll();
+    this.#state = 'closed';
+    return { abandonedBytes: reports.reduce((total, r) => total + r.abandonedBytes, 0) };
+  }
+
+  async #terminateAll(): Promise<void> {
+    this.#dispatcher?.stop();
+    await Promise.all(
+      this.#workers.map(async (w) => {
+        w.api[releaseProxy]();
+        await w.thread.terminate();
+      }),
+    );
+  }
+
+  #commands(): CommandSender {
+    if (this.#state === 'closed' || this.#sender === undefined) {
+      throw new FlamingoError('ERR_FLAMINGO_SERVER_CLOSED', 'the server has shut down; no command can be sent');
+    }
+    return this.#sender;
+  }
+
+  #pullKind(kind: PullKind): Promise<unknown> {
+    if (this.options.consumer !== 'main') {
+      return Promise.reject(new FlamingoError('ERR_FLAMINGO_CONSUMER', 'recvOpen/recvData/recvClose need the server option consumer: "main"'));
+    }
+    return this.#pull.recv(kind);
+  }
+
+  #listenersChanged(event: string | symbol, added: number): void {
+    const kind = event === 'open' ? 0 : event === 'data' ? 1 : event === 'close' ? 2 : -1;
+    if (kind < 0) return;
+    // 'removeListener' fires after removal, 'newListener' before adding.
+    queueMicrotask(() => {
+      this.#listening[kind] = this.listenerCount(event) > 0;
+    });
+    if (added) this.#listening[kind] = true;
+  }
+
+  #workerFailed(index: number, error: unknown): void {
+    if (this.#state === 'closing' || this.#state === 'closed') return;
+    const open = new Uint32Array(this.#workers[index]!.init.slotStates).reduce((n, s) => n + (s & SLOT_OPEN ? 1 : 0), 0);
+    this.emit('error', new FlamingoError('ERR_FLAMINGO_LISTEN', `I/O worker ${index} failed with ${open} connections open: ${String(error)}`));
+  }
+
+  readonly #sink: EventSink = {
+    open: (id: number, reader: RingReader) => {
+      const info = decodeOpen(reader);
+      if (this.#listening[0]) this.emit('open', id, info);
+      else this.#pull.deliver(PullKind.OPEN, id, { id, ...info });
+    },
+    data: (id: number, view: Uint8Array) => {
+      if (this.#listening[1]) this.emit('data', id, view);
+      else this.#pull.deliver(PullKind.DATA, id, { id, data: copyBytes(view) });
+    },
+    close: (id: number, code: number) => {
+      const reason = closeReasonName(code);
+      if (this.#listening[2]) this.emit('close', id, reason);
+      else this.#pull.deliver(PullKind.CLOSE, id, { id, reason });
+    },
+    isSaturated: () => this.#pull.saturated,
+    failed: (error: unknown) => {
+      if (this.listenerCount('error') > 0) this.emit('error', error);
+      else queueMicrotask(() => {
+        throw error;
+      });
+    },
+  };
+}

@@ -1,0 +1,89 @@
+// A doorbell: the word one consumer sleeps on, rung by the producers of all
+// the rings it consumes (a consumer drains several rings but waits on one
+// word).
+//
+// Layout (Int32 words, 64 bytes, its own cache line):
+//   word 0  BELL   producers increment, the consumer waits on it
+//   word 1  ENDED  set once by the server when no more records will come
+//
+// The park protocol (parkPrepare) and RingWriter.publish together lose no
+// wake-up. The consumer reads BELL, then raises CONSUMER_SLEEPING on every
+// ring, then re-checks every ring's TAIL, and only then waits for BELL to
+// change from the value it read. A producer stores TAIL, then loads the
+// flag and, if raised, increments BELL and notifies. Either the consumer's
+// re-check sees the new TAIL, or the producer sees the flag and changes
+// BELL, which makes the wait return at once even if the notify came first.
+// A notify meant for an earlier park can only end a wait early, never
+// swallow the wake-up of a later one, because the later park reads the
+// bell afresh.
+
+import type { RingReader } from './ring.ts';
+
+export const DOORBELL_BYTES = 64;
+const BELL = 0;
+const ENDED = 1;
+
+export function createDoorbellStorage(): SharedArrayBuffer {
+  return new SharedArrayBuffer(DOORBELL_BYTES);
+}
+
+export class Doorbell {
+  readonly storage: SharedArrayBuffer;
+  readonly #words: Int32Array;
+
+  constructor(storage: SharedArrayBuffer) {
+    this.storage = storage;
+    this.#words = new Int32Array(storage, 0, DOORBELL_BYTES / 4);
+  }
+
+  ring(): void {
+    Atomics.add(this.#words, BELL, 1);
+    Atomics.notify(this.#words, BELL);
+  }
+
+  read(): number {
+    return Atomics.load(this.#words, BELL);
+  }
+
+  /** Resolves once the bell no longer reads `value`. Does not keep an event loop alive. */
+  waitAsync(value: number, timeoutMs = Infinity): Promise<unknown> {
+    const result = Atomics.waitAsync(this.#words, BELL, value, timeoutMs);
+    return result.async ? result.value : Promise.resolve();
+  }
+
+  /** Blocks the calling thread until the bell changes or `timeoutMs` passes. */
+  waitSync(value: number, timeoutMs: number): void {
+    Atomics.wait(this.#words, BELL, value, timeoutMs);
+  }
+
+  /** Marks the stream ended (no record will follow) and wakes the consumer. */
+  end(): void {
+    Atomics.store(this.#words, ENDED, 1);
+    this.ring();
+  }
+
+  get ended(): boolean {
+    return Atomics.load(this.#words, ENDED) !== 0;
+  }
+}
+
+/**
+ * First half of a consumer's park: returns the bell value to wait on, or -1
+ * when some ring has data after all (the consumer should drain instead).
+ */
+export function parkPrepare(bell: Doorbell, readers: readonly RingReader[]): number {
+  const value = bell.read();
+  for (const reader of readers) reader.setSleeping();
+  for (const reader of readers) {
+    if (reader.hasData()) {
+      parkEnd(readers);
+      return -1;
+    }
+  }
+  return value;
+}
+
+/** After waking: lowers the sleeping flags so busy producers stop ringing. */
+export function parkEnd(readers: readonly RingReader[]): void {
+  for (const reader of readers) reader.clearSleeping();
+}

@@ -1,0 +1,174 @@
+// Framers cut a connection's byte stream into frames. They run in the I/O
+// worker, one framer per worker with per-slot state, and hand each whole
+// frame to a sink that copies it into the event ring at once, so a frame
+// may be a view into a buffer the framer reuses.
+//
+// Invariant 5: a connection owns a partial-frame buffer only while a frame
+// is incomplete. Complete frames inside one read are passed on as views of
+// that read, without a copy.
+
+export type FramingSpec =
+  | { readonly kind: 'raw' }
+  | { readonly kind: 'delimiter'; readonly delimiter: Uint8Array; readonly keepDelimiter: boolean };
+
+export type FrameSink = (slot: number, frame: Uint8Array) => void;
+
+export const PushResult = { OK: 0, FRAME_TOO_LARGE: 1 } as const;
+export type PushResult = (typeof PushResult)[keyof typeof PushResult];
+
+export interface Framer {
+  /** Feeds one read of `slot`'s stream; frames go to the sink in order. */
+  push(slot: number, chunk: Uint8Array): PushResult;
+  /** Forgets `slot`'s partial frame (its connection closed). */
+  reset(slot: number): void;
+  /** Bytes buffered for `slot`'s incomplete frame. */
+  partialBytes(slot: number): number;
+}
+
+export function createFramer(spec: FramingSpec, maxFrameBytes: number, sink: FrameSink): Framer {
+  switch (spec.kind) {
+    case 'raw':
+      return new RawFramer(maxFrameBytes, sink);
+    case 'delimiter':
+      return new DelimiterFramer(spec.delimiter, spec.keepDelimiter, maxFrameBytes, sink);
+  }
+}
+
+/** Chunks as read, cut to at most maxFrameBytes each. */
+class RawFramer implements Framer {
+  readonly #max: number;
+  readonly #sink: FrameSink;
+
+  constructor(maxFrameBytes: number, sink: FrameSink) {
+    this.#max = maxFrameBytes;
+    this.#sink = sink;
+  }
+
+  push(slot: number, chunk: Uint8Array): PushResult {
+    if (chunk.length <= this.#max) {
+      this.#sink(slot, chunk);
+      return PushResult.OK;
+    }
+    for (let start = 0; start < chunk.length; start += this.#max) {
+      this.#sink(slot, chunk.subarray(start, Math.min(chunk.length, start + this.#max)));
+    }
+    return PushResult.OK;
+  }
+
+  reset(): void {}
+
+  partialBytes(): number {
+    return 0;
+  }
+}
+
+/** A growable byte buffer holding one connection's incomplete frame. */
+class Partial {
+  bytes: Uint8Array;
+  length = 0;
+
+  constructor(initial: Uint8Array) {
+    this.bytes = new Uint8Array(Math.max(64, initial.length * 2));
+    this.append(initial);
+  }
+
+  append(chunk: Uint8Array): void {
+    const need = this.length + chunk.length;
+    if (need > this.bytes.length) {
+      const grown = new Uint8Array(Math.max(need, this.bytes.length * 2));
+      grown.set(this.bytes.subarray(0, this.length));
+      this.bytes = grown;
+    }
+    this.bytes.set(chunk, this.length);
+    this.length = need;
+  }
+}
+
+/**
+ * Frames end with a delimiter of one or more bytes; the delimiter is kept at
+ * the end of the frame or stripped. maxFrameBytes counts the delimiter.
+ */
+class DelimiterFramer implements Framer {
+  readonly #delimiter: Uint8Array;
+  readonly #keep: boolean;
+  readonly #max: number;
+  readonly #sink: FrameSink;
+  readonly #partials = new Map<number, Partial>();
+  readonly #bridge: Uint8Array;
+
+  constructor(delimiter: Uint8Array, keepDelimiter: boolean, maxFrameBytes: number, sink: FrameSink) {
+    this.#delimiter = delimiter;
+    this.#keep = keepDelimiter;
+    this.#max = maxFrameBytes;
+    this.#sink = sink;
+    this.#bridge = new Uint8Array(2 * delimiter.length);
+  }
+
+  push(slot: number, chunk: Uint8Array): PushResult {
+    let start = 0;
+    const partial = this.#partials.get(slot);
+    if (partial !== undefined) {
+      const end = this.#firstEndAfter(partial, chunk);
+      if (end < 0) {
+        if (partial.length + chunk.length >= this.#max) return PushResult.FRAME_TOO_LARGE;
+        partial.append(chunk);
+        return PushResult.OK;
+      }
+      if (partial.length + end > this.#max) return PushResult.FRAME_TOO_LARGE;
+      partial.append(chunk.subarray(0, end));
+      this.#partials.delete(slot);
+      this.#emit(slot, partial.bytes, 0, partial.length);
+      start = end;
+    }
+    const delimiter = this.#delimiter;
+    for (;;) {
+      const at = indexOf(chunk, delimiter, start);
+      if (at < 0) break;
+      const end = at + delimiter.length;
+      if (end - start > this.#max) return PushResult.FRAME_TOO_LARGE;
+      this.#emit(slot, chunk, start, end);
+      start = end;
+    }
+    if (start < chunk.length) {
+      if (chunk.length - start >= this.#max) return PushResult.FRAME_TOO_LARGE;
+      this.#partials.set(slot, new Partial(chunk.subarray(start)));
+    }
+    return PushResult.OK;
+  }
+
+  reset(slot: number): void {
+    this.#partials.delete(slot);
+  }
+
+  partialBytes(slot: number): number {
+    return this.#partials.get(slot)?.length ?? 0;
+  }
+
+  #emit(slot: number, bytes: Uint8Array, start: number, end: number): void {
+    this.#sink(slot, bytes.subarray(start, this.#keep ? end : end - this.#delimiter.length));
+  }
+
+  /**
+   * Where in `chunk` the first delimiter ends, counting a delimiter that
+   * begins in the partial frame and ends in the chunk; -1 when none does.
+   */
+  #firstEndAfter(partial: Partial, chunk: Uint8Array): number {
+    const d = this.#delimiter.length;
+    if (d > 1) {
+      const carried = Math.min(d - 1, partial.length);
+      const taken = Math.min(d - 1, chunk.length);
+      const bridge = this.#bridge;
+      bridge.set(partial.bytes.subarray(partial.length - carried, partial.length), 0);
+      bridge.set(chunk.subarray(0, taken), carried);
+      const at = indexOf(bridge.subarray(0, carried + taken), this.#delimiter, 0);
+      if (at >= 0) return at + d - carried;
+    }
+    const at = indexOf(chunk, this.#delimiter, 0);
+    return at < 0 ? -1 : at + d;
+  }
+}
+
+function indexOf(haystack: Uint8Array, needle: Uint8Array, from: number): number {
+  if (needle.length === 1) return haystack.indexOf(needle[0]!, from);
+  return Buffer.prototype.indexOf.call(haystack, needle, from);
+}

@@ -1,0 +1,151 @@
+// The option schema: every option a server takes, its default, and the
+// check that turns user input into ResolvedOptions (plain data, so it can
+// be posted to the I/O workers as is). A wrong type, a value out of range
+// or an unknown key throws ERR_FLAMINGO_INVALID_OPTION / _UNKNOWN_OPTION
+// naming the option and what it accepts.
+
+import { availableParallelism } from 'node:os';
+import { FlamingoError, invalidOption } from './errors.ts';
+import type { FramingSpec } from './framing.ts';
+import { MAX_NODES, MAX_SLOTS, MAX_WORKERS } from './id.ts';
+import { MAX_RING_BYTES, MIN_RING_BYTES, maxRecordPayload } from './ring.ts';
+
+export interface ServerOptions {
+  /** Address to listen on. Default '127.0.0.1'. */
+  host?: string;
+  /** Port to listen on; 0 picks a free one (reported as server.port). Default 0. */
+  port?: number;
+  /** Number of I/O worker threads. Default: one per core. */
+  workers?: number;
+  /** Listen backlog. Default 511. */
+  backlog?: number;
+  /** 'raw' (chunks as read) or 'delimiter'. Default 'raw'. */
+  framing?: 'raw' | 'delimiter';
+  /** The delimiter for framing 'delimiter', one or more bytes. Default '\n'. */
+  delimiter?: string | Uint8Array;
+  /** Keep the delimiter at the end of each frame. Default true. */
+  keepDelimiter?: boolean;
+  /** Largest frame, delimiter included; a larger one closes the connection with 'frame-too-large'. Default 1 MiB. */
+  maxFrameBytes?: number;
+  /** Bytes in each worker's event ring (power of two). Default 4 MiB. */
+  eventRingBytes?: number;
+  /** Bytes in each (producer, worker) command ring (power of two). Default 4 MiB. */
+  commandRingBytes?: number;
+  /** Connection slots per worker; a connection over it is closed at once and counted as rejected. Default 1,048,576. */
+  maxConnectionsPerWorker?: number;
+  /** Node number written into every id, for routing across machines. Default 0. */
+  node?: number;
+  /** Disable Nagle on accepted sockets. Default true. */
+  noDelay?: boolean;
+  /** Who drains the event rings: the main thread ('main') or a pipeline opened elsewhere ('external'). Default 'main'. */
+  consumer?: 'main' | 'external';
+}
+
+export interface ResolvedOptions {
+  host: string;
+  port: number;
+  workers: number;
+  backlog: number;
+  framing: FramingSpec;
+  maxFrameBytes: number;
+  eventRingBytes: number;
+  commandRingBytes: number;
+  maxConnectionsPerWorker: number;
+  node: number;
+  noDelay: boolean;
+  consumer: 'main' | 'external';
+}
+
+const KNOWN = new Set<string>([
+  'host', 'port', 'workers', 'backlog', 'framing', 'delimiter', 'keepDelimiter', 'maxFrameBytes',
+  'eventRingBytes', 'commandRingBytes', 'maxConnectionsPerWorker', 'node', 'noDelay', 'consumer',
+]);
+
+const MiB = 1024 * 1024;
+
+export function resolveOptions(input: ServerOptions = {}): ResolvedOptions {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw invalidOption('options', 'an object', input);
+  }
+  for (const key of Object.keys(input)) {
+    if (!KNOWN.has(key)) {
+      throw new FlamingoError('ERR_FLAMINGO_UNKNOWN_OPTION', `unknown option "${key}"; known options: ${[...KNOWN].join(', ')}`);
+    }
+  }
+  const eventRingBytes = powerOfTwo(input, 'eventRingBytes', 4 * MiB);
+  const commandRingBytes = powerOfTwo(input, 'commandRingBytes', 4 * MiB);
+  const frameLimit = maxRecordPayload(eventRingBytes);
+  return {
+    host: hostOption(input.host),
+    port: integer(input, 'port', 0, 0, 65535),
+    workers: integer(input, 'workers', Math.min(availableParallelism(), MAX_WORKERS), 1, MAX_WORKERS),
+    backlog: integer(input, 'backlog', 511, 1, 65535),
+    framing: framingOption(input),
+    maxFrameBytes: integer(input, 'maxFrameBytes', Math.min(MiB, frameLimit), 1, frameLimit),
+    eventRingBytes,
+    commandRingBytes,
+    maxConnectionsPerWorker: integer(input, 'maxConnectionsPerWorker', 2 ** 20, 1, MAX_SLOTS),
+    node: integer(input, 'node', 0, 0, MAX_NODES - 1),
+    noDelay: boolean(input, 'noDelay', true),
+    consumer: oneOf(input, 'consumer', ['main', 'external'] as const, 'main'),
+  };
+}
+
+function integer(input: ServerOptions, name: keyof ServerOptions, fallback: number, min: number, max: number): number {
+  const value = input[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalidOption(name, `an integer from ${min} to ${max}`, value);
+  }
+  return value;
+}
+
+function powerOfTwo(input: ServerOptions, name: keyof ServerOptions, fallback: number): number {
+  const value = input[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < MIN_RING_BYTES || value > MAX_RING_BYTES || (value & (value - 1)) !== 0) {
+    throw invalidOption(name, `a power of two from ${MIN_RING_BYTES} to ${MAX_RING_BYTES}`, value);
+  }
+  return value;
+}
+
+function boolean(input: ServerOptions, name: keyof ServerOptions, fallback: boolean): boolean {
+  const value = input[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalidOption(name, 'true or false', value);
+  return value;
+}
+
+function oneOf<T extends string>(input: ServerOptions, name: keyof ServerOptions, allowed: readonly T[], fallback: T): T {
+  const value = input[name];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !allowed.includes(value as T)) {
+    throw invalidOption(name, `one of ${allowed.map((a) => `"${a}"`).join(', ')}`, value);
+  }
+  return value as T;
+}
+
+function hostOption(value: unknown): string {
+  if (value === undefined) return '127.0.0.1';
+  if (typeof value !== 'string' || value.length === 0 || value.length > 255) {
+    throw invalidOption('host', 'a non-empty host name or IP address', value);
+  }
+  return value;
+}
+
+function framingOption(input: ServerOptions): FramingSpec {
+  const kind = oneOf(input, 'framing', ['raw', 'delimiter'] as const, 'raw');
+  if (kind === 'raw') {
+    if (input.delimiter !== undefined) throw invalidOption('delimiter', 'unset unless framing is "delimiter"', input.delimiter);
+    return { kind };
+  }
+  const raw = input.delimiter ?? '\n';
+  let delimiter: Uint8Array;
+  if (typeof raw === 'string') delimiter = new Uint8Array(Buffer.from(raw, 'utf8'));
+  else if (raw instanceof Uint8Array) delimiter = new Uint8Array(raw);
+  else throw invalidOption('delimiter', 'a string or Uint8Array of 1 to 16 bytes', raw);
+  if (delimiter.length < 1 || delimiter.length > 16) {
+    throw invalidOption('delimiter', 'a string or Uint8Array of 1 to 16 bytes', raw);
+  }
+  return { kind, delimiter, keepDelimiter: boolean(input, 'keepDelimiter', true) };
+}

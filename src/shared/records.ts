@@ -1,0 +1,83 @@
+// Record layout shared by both ring directions. Every record starts with a
+// 16-byte header and its payload is padded to 8 bytes, so headers and
+// payloads stay 8-byte aligned (misaligned copies into shared memory were
+// several times slower in the prototypes):
+//
+//   offset 0  u32  payload length in bytes (for PAD: bytes to skip to the end)
+//   offset 4  u8   kind (RecordKind)
+//   offset 5  u8   flags
+//   offset 6  u16  aux (close reason for CLOSE events, otherwise 0)
+//   offset 8  f64  connection id
+//   offset 16      payload
+//
+// A record never splits across the end of the ring: a producer that would
+// cross the end writes a PAD marker (only its first 8 bytes are meaningful,
+// and at least 8 bytes always remain because every position is 8-aligned)
+// and starts the record at offset 0.
+
+export const RECORD_HEADER_BYTES = 16;
+export const RECORD_ALIGN = 8;
+
+export const HDR_LENGTH_U32 = 0;
+export const HDR_KIND_U8 = 4;
+export const HDR_FLAGS_U8 = 5;
+export const HDR_AUX_U16 = 6;
+export const HDR_ID_F64 = 8;
+
+export const RecordKind = {
+  PAD: 0,
+  // Events, worker to consumer.
+  OPEN: 1,
+  DATA: 2,
+  CLOSE: 3,
+  // Commands, producer to worker.
+  SEND: 16,
+  SEND_MANY: 17,
+  CLOSE_CONN: 18,
+} as const;
+export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
+
+export function recordBytes(payloadLength: number): number {
+  return RECORD_HEADER_BYTES + ((payloadLength + RECORD_ALIGN - 1) & ~(RECORD_ALIGN - 1));
+}
+
+/** Why a connection closed. The numeric code travels in a CLOSE record's aux field. */
+export const CLOSE_REASONS = [
+  'peer',
+  'error',
+  'timeout',
+  'local',
+  'frame-too-large',
+  'slow-consumer',
+  'worker-exit',
+  'shutdown',
+] as const;
+export type CloseReason = (typeof CLOSE_REASONS)[number];
+
+export const CloseCode = {
+  peer: 0,
+  error: 1,
+  timeout: 2,
+  local: 3,
+  'frame-too-large': 4,
+  'slow-consumer': 5,
+  'worker-exit': 6,
+  shutdown: 7,
+} as const satisfies Record<CloseReason, number>;
+
+export function closeReasonName(code: number): CloseReason {
+  return CLOSE_REASONS[code] ?? 'error';
+}
+
+// OPEN payload: u8 family (4 or 6), u8 address length, u16 remote port,
+// u16 local port, u16 reserved, then the address as ASCII.
+export const OPEN_FAMILY_U8 = 0;
+export const OPEN_ADDRESS_LENGTH_U8 = 1;
+export const OPEN_REMOTE_PORT_U16 = 2;
+export const OPEN_LOCAL_PORT_U16 = 4;
+export const OPEN_ADDRESS = 8;
+
+// SEND_MANY payload: u32 id count, u32 reserved, count f64 ids, then the
+// bytes to send to each of them.
+export const SEND_MANY_COUNT_U32 = 0;
+export const SEND_MANY_IDS = 8;

@@ -1,0 +1,65 @@
+// Per-worker counters in shared memory. The I/O worker is the only writer
+// (plain stores into a Float64Array: one writer, and a reader that sees a
+// value a moment old is fine); the consumer side reads a snapshot with no
+// round trip. One Float64 per counter, field indices named here.
+
+import { CLOSE_REASONS, type CloseReason } from './records.ts';
+
+export const StatField = {
+  OPEN_NOW: 0,
+  OPENED: 1,
+  REJECTED: 2,
+  BYTES_IN: 3,
+  BYTES_OUT: 4,
+  FRAMES_IN: 5,
+  SENDS: 6,
+  STALE_SENDS: 7,
+  PAUSED_READS: 8,
+  EVENT_RING_HIGH_WATER: 9,
+  SLOT_HIGH_WATER: 10,
+  /** CLOSED_BASE + close code: connections closed for that reason. */
+  CLOSED_BASE: 16,
+} as const;
+
+export const STAT_FIELDS = StatField.CLOSED_BASE + CLOSE_REASONS.length;
+export const STATS_BYTES = STAT_FIELDS * 8;
+
+export function createStatsStorage(): SharedArrayBuffer {
+  return new SharedArrayBuffer(STATS_BYTES);
+}
+
+export interface WorkerStats {
+  worker: number;
+  connections: number;
+  opened: number;
+  rejected: number;
+  closed: Record<CloseReason, number>;
+  bytesIn: number;
+  bytesOut: number;
+  framesIn: number;
+  sends: number;
+  staleSends: number;
+  pausedReads: number;
+  eventRingHighWater: number;
+}
+
+export function readStats(worker: number, counters: Float64Array): WorkerStats {
+  const closed = {} as Record<CloseReason, number>;
+  CLOSE_REASONS.forEach((reason, code) => {
+    closed[reason] = counters[StatField.CLOSED_BASE + code]!;
+  });
+  return {
+    worker,
+    connections: counters[StatField.OPEN_NOW]!,
+    opened: counters[StatField.OPENED]!,
+    rejected: counters[StatField.REJECTED]!,
+    closed,
+    bytesIn: counters[StatField.BYTES_IN]!,
+    bytesOut: counters[StatField.BYTES_OUT]!,
+    framesIn: counters[StatField.FRAMES_IN]!,
+    sends: counters[StatField.SENDS]!,
+    staleSends: counters[StatField.STALE_SENDS]!,
+    pausedReads: counters[StatField.PAUSED_READS]!,
+    eventRingHighWater: counters[StatField.EVENT_RING_HIGH_WATER]!,
+  };
+}

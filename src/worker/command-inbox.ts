@@ -1,0 +1,149 @@
+// The I/O worker's side of its command rings: one ring per producer thread,
+// all ringing this worker's doorbell. Commands are drained when the doorbell
+// rings and also after every batch of socket callbacks (a busy worker would
+// otherwise act on commands only as fast as waitAsync wakes it).
+//
+// Bytes to send are copied out of the ring before they go to a socket:
+// libuv keeps a raw pointer to what the kernel has not taken yet, so a view
+// into the ring would be overwritten under it.
+
+import { Doorbell, parkEnd, parkPrepare } from '../shared/doorbell.ts';
+import { idGeneration, idSlot } from '../shared/id.ts';
+import { CloseCode, RecordKind, SEND_MANY_COUNT_U32, SEND_MANY_IDS } from '../shared/records.ts';
+import { RingReader } from '../shared/ring.ts';
+import { StatField } from '../shared/stats.ts';
+import { type ConnectionTable, SlotFlag } from './connection-table.ts';
+
+/** Records drained before the ring space is handed back to the producer. */
+const RELEASE_EVERY = 256;
+
+export class CommandInbox {
+  readonly #readers: RingReader[] = [];
+  readonly #bell: Doorbell;
+  readonly #table: ConnectionTable;
+  readonly #stats: Float64Array;
+  #parked = false;
+  #closed = false;
+
+  constructor(bell: Doorbell, table: ConnectionTable, stats: Float64Array) {
+    this.#bell = bell;
+    this.#table = table;
+    this.#stats = stats;
+  }
+
+  add(storage: SharedArrayBuffer): void {
+    this.#readers.push(new RingReader(storage));
+    this.drain();
+    this.#park();
+  }
+
+  /** Acts on every command waiting in any ring. */
+  drain(): void {
+    for (const reader of this.#readers) {
+      let count = 0;
+      while (reader.peek()) {
+        this.#execute(reader);
+        reader.advance();
+        if (++count % RELEASE_EVERY === 0) reader.release();
+      }
+      reader.release();
+    }
+  }
+
+  /** A cheap look from the socket path: drains only when something waits. */
+  poll(): void {
+    for (const reader of this.#readers) {
+      if (reader.hasData()) {
+        this.drain();
+        return;
+      }
+    }
+  }
+
+  /** Stops parking on the doorbell (the worker is ending). */
+  close(): void {
+    this.#closed = true;
+  }
+
+  #park(): void {
+    if (this.#parked || this.#closed) return;
+    const bell = parkPrepare(this.#bell, this.#readers);
+    if (bell < 0) {
+      this.drain();
+      setImmediate(() => this.#park());
+      return;
+    }
+    this.#parked = true;
+    void this.#bell.waitAsync(bell).then(() => {
+      this.#parked = false;
+      parkEnd(this.#readers);
+      this.drain();
+      this.#park();
+    });
+  }
+
+  #execute(reader: RingReader): void {
+    switch (reader.kind) {
+      case RecordKind.SEND:
+        this.#send(reader.id, reader.bytes, reader.offset, reader.length);
+        break;
+      case RecordKind.SEND_MANY:
+        this.#sendMany(reader);
+        break;
+      case RecordKind.CLOSE_CONN:
+        this.#close(reader.id);
+        break;
+      default:
+        // A record kind this worker does not know: skip it, never crash.
+        break;
+    }
+  }
+
+  #send(id: number, bytes: Uint8Array, offset: number, length: number): void {
+    const socket = this.#table.live(idSlot(id), idGeneration(id));
+    if (socket === undefined) {
+      this.#stats[StatField.STALE_SENDS]!++;
+      return;
+    }
+    const copy = Buffer.allocUnsafe(length);
+    copy.set(bytes.subarray(offset, offset + length));
+    socket.write(copy);
+    this.#stats[StatField.SENDS]!++;
+    this.#stats[StatField.BYTES_OUT]! += length;
+  }
+
+  #sendMany(reader: RingReader): void {
+    const count = new Uint32Array(reader.bytes.buffer, reader.bytes.byteOffset + reader.offset + SEND_MANY_COUNT_U32, 1)[0]!;
+    const idsAt = reader.offset + SEND_MANY_IDS;
+    const ids = new Float64Array(reader.bytes.buffer, reader.bytes.byteOffset + idsAt, count);
+    const dataAt = idsAt + count * 8;
+    const length = reader.length - SEND_MANY_IDS - count * 8;
+    // One copy for every connection of this worker.
+    const copy = Buffer.allocUnsafe(length);
+    copy.set(reader.bytes.subarray(dataAt, dataAt + length));
+    for (let i = 0; i < count; i++) {
+      const id = ids[i]!;
+      const socket = this.#table.live(idSlot(id), idGeneration(id));
+      if (socket === undefined) {
+        this.#stats[StatField.STALE_SENDS]!++;
+        continue;
+      }
+      socket.write(copy);
+      this.#stats[StatField.SENDS]!++;
+      this.#stats[StatField.BYTES_OUT]! += length;
+    }
+  }
+
+  #close(id: number): void {
+    const slot = idSlot(id);
+    const socket = this.#table.live(slot, idGeneration(id));
+    if (socket === undefined) {
+      this.#stats[StatField.STALE_SENDS]!++;
+      return;
+    }
+    this.#table.decideClose(slot, CloseCode.local);
+    this.#table.flags[slot]! |= SlotFlag.CLOSING;
+    // Flush what was sent before the close, then close.
+    socket.destroySoon();
+  }
+}

@@ -1,0 +1,105 @@
+// The worker's connection table: one slot per connection, state in typed
+// arrays indexed by slot, plus the socket itself. A slot's generation lives
+// in shared memory (slotStates) so the consumer side can tell which ids a
+// dead worker held without its help.
+//
+// Freed slots wait in a FIFO and are reused only once REUSE_DELAY others
+// have been freed after them (or fresh slots run out), so a slot's
+// generation advances slowly and a stale id stays stale for a long time.
+
+import type { Socket } from 'node:net';
+import { SLOT_GENERATION_MASK, SLOT_OPEN } from '../shared/control.ts';
+import { nextGeneration } from '../shared/id.ts';
+
+const REUSE_DELAY = 1024;
+
+/** Slot flags (bits of ConnectionTable.flags). */
+export const SlotFlag = {
+  /** A close was decided (local, shutdown, limit); sends are now stale. */
+  CLOSING: 1,
+  /** Reading paused because the event ring was full. */
+  PAUSED_BY_RING: 2,
+} as const;
+
+export class ConnectionTable {
+  readonly capacity: number;
+  readonly sockets: (Socket | undefined)[] = [];
+  readonly states: Uint32Array;
+  readonly flags: Uint8Array;
+  /** Close code + 1 of the first reason decided for the slot; 0 = none yet. */
+  readonly closeCode: Uint8Array;
+  readonly ids: Float64Array;
+  #open = 0;
+  #fresh = 0;
+  readonly #free: Int32Array;
+  #freeHead = 0;
+  #freeCount = 0;
+
+  constructor(slotStates: SharedArrayBuffer, capacity: number) {
+    this.capacity = capacity;
+    this.states = new Uint32Array(slotStates, 0, capacity);
+    this.flags = new Uint8Array(capacity);
+    this.closeCode = new Uint8Array(capacity);
+    this.ids = new Float64Array(capacity);
+    this.#free = new Int32Array(capacity);
+  }
+
+  get open(): number {
+    return this.#open;
+  }
+
+  /** Slots ever used; every live slot is below it. */
+  get highWater(): number {
+    return this.#fresh;
+  }
+
+  /** Takes a slot for `socket` and returns it, or -1 when the table is full. */
+  allocate(socket: Socket): number {
+    let slot: number;
+    if (this.#freeCount > REUSE_DELAY || (this.#fresh === this.capacity && this.#freeCount > 0)) {
+      slot = this.#free[this.#freeHead]!;
+      this.#freeHead = (this.#freeHead + 1) % this.capacity;
+      this.#freeCount--;
+      this.sockets[slot] = socket;
+    } else if (this.#fresh < this.capacity) {
+      slot = this.#fresh++;
+      this.sockets.push(socket);
+    } else {
+      return -1;
+    }
+    const generation = nextGeneration(this.states[slot]! & SLOT_GENERATION_MASK);
+    // Publishes the slot as open with its new generation for the consumer side.
+    Atomics.store(this.states, slot, generation | SLOT_OPEN);
+    this.flags[slot] = 0;
+    this.closeCode[slot] = 0;
+    this.#open++;
+    return slot;
+  }
+
+  generation(slot: number): number {
+    return this.states[slot]! & SLOT_GENERATION_MASK;
+  }
+
+  /** The socket of a live connection whose generation is `generation`, if sends may still go to it. */
+  live(slot: number, generation: number): Socket | undefined {
+    if (slot >= this.#fresh || (this.states[slot]! & SLOT_GENERATION_MASK) !== generation) return undefined;
+    if ((this.flags[slot]! & SlotFlag.CLOSING) !== 0) return undefined;
+    return this.sockets[slot];
+  }
+
+  /** Records why the slot closes, unless a reason was decided already. */
+  decideClose(slot: number, code: number): void {
+    if (this.closeCode[slot] === 0) this.closeCode[slot] = code + 1;
+  }
+
+  /** Frees the slot once its close event is written. */
+  release(slot: number): void {
+    // Publishes the slot as closed; its generation stays until reuse.
+    Atomics.store(this.states, slot, this.states[slot]! & SLOT_GENERATION_MASK);
+    this.sockets[slot] = undefined;
+    this.flags[slot] = 0;
+    this.#open--;
+    this.#free[(this.#freeHead + this.#freeCount) % this.capacity] = slot;
+    this.#freeCount++;
+  }
+}
