@@ -32,7 +32,11 @@ export class CommandInbox {
   }
 
   add(storage: SharedArrayBuffer): void {
-    this.#readers.push(new RingReader(storage));
+    const reader = new RingReader(storage);
+    this.#readers.push(reader);
+    // Already parked on the doorbell: raise the new ring's flag too, then
+    // re-check it, so a command published meanwhile is not missed.
+    if (this.#parked) reader.setSleeping();
     this.drain();
     this.#park();
   }
