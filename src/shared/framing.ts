@@ -17,7 +17,11 @@ export const PushResult = { OK: 0, FRAME_TOO_LARGE: 1 } as const;
 export type PushResult = (typeof PushResult)[keyof typeof PushResult];
 
 export interface Framer {
-  /** Feeds one read of `slot`'s stream; frames go to the sink in order. */
+  /**
+   * Feeds one read of `slot`'s stream; frames go to the sink in order. After
+   * FRAME_TOO_LARGE the slot yields nothing more until reset(): no frame
+   * with bytes cut out of it can ever be delivered.
+   */
   push(slot: number, chunk: Uint8Array): PushResult;
   /** Forgets `slot`'s partial frame (its connection closed). */
   reset(slot: number): void;
@@ -84,6 +88,9 @@ class Partial {
   }
 }
 
+/** Marks a slot that went over maxFrameBytes: no more frames until reset(). */
+const OVERSIZE = new Partial(new Uint8Array(0));
+
 /**
  * Frames end with a delimiter of one or more bytes; the delimiter is kept at
  * the end of the frame or stripped. maxFrameBytes counts the delimiter.
@@ -107,14 +114,15 @@ class DelimiterFramer implements Framer {
   push(slot: number, chunk: Uint8Array): PushResult {
     let start = 0;
     const partial = this.#partials.get(slot);
+    if (partial === OVERSIZE) return PushResult.FRAME_TOO_LARGE;
     if (partial !== undefined) {
       const end = this.#firstEndAfter(partial, chunk);
       if (end < 0) {
-        if (partial.length + chunk.length >= this.#max) return PushResult.FRAME_TOO_LARGE;
+        if (partial.length + chunk.length >= this.#max) return this.#oversize(slot);
         partial.append(chunk);
         return PushResult.OK;
       }
-      if (partial.length + end > this.#max) return PushResult.FRAME_TOO_LARGE;
+      if (partial.length + end > this.#max) return this.#oversize(slot);
       partial.append(chunk.subarray(0, end));
       this.#partials.delete(slot);
       this.#emit(slot, partial.bytes, 0, partial.length);
@@ -125,12 +133,12 @@ class DelimiterFramer implements Framer {
       const at = indexOf(chunk, delimiter, start);
       if (at < 0) break;
       const end = at + delimiter.length;
-      if (end - start > this.#max) return PushResult.FRAME_TOO_LARGE;
+      if (end - start > this.#max) return this.#oversize(slot);
       this.#emit(slot, chunk, start, end);
       start = end;
     }
     if (start < chunk.length) {
-      if (chunk.length - start >= this.#max) return PushResult.FRAME_TOO_LARGE;
+      if (chunk.length - start >= this.#max) return this.#oversize(slot);
       this.#partials.set(slot, new Partial(chunk.subarray(start)));
     }
     return PushResult.OK;
@@ -138,6 +146,11 @@ class DelimiterFramer implements Framer {
 
   reset(slot: number): void {
     this.#partials.delete(slot);
+  }
+
+  #oversize(slot: number): PushResult {
+    this.#partials.set(slot, OVERSIZE);
+    return PushResult.FRAME_TOO_LARGE;
   }
 
   partialBytes(slot: number): number {

@@ -87,7 +87,12 @@ export function parseId(text: unknown): number {
     );
   }
   const id = Number(text);
-  decodeId(id);
+  if (!isWellFormedId(id)) {
+    throw new FlamingoError(
+      'ERR_FLAMINGO_INVALID_ID',
+      `connection id text must name a safe integer with a non-zero generation; got ${describe(text)}`,
+    );
+  }
   return id;
 }
 

@@ -75,13 +75,15 @@ export function resolveOptions(input: ServerOptions = {}): ResolvedOptions {
   const eventRingBytes = powerOfTwo(input, 'eventRingBytes', 4 * MiB);
   const commandRingBytes = powerOfTwo(input, 'commandRingBytes', 4 * MiB);
   const frameLimit = maxRecordPayload(eventRingBytes);
+  const framing = framingOption(input);
+  const minFrame = framing.kind === 'delimiter' ? framing.delimiter.length : 1;
   return {
     host: hostOption(input.host),
     port: integer(input, 'port', 0, 0, 65535),
     workers: integer(input, 'workers', Math.min(availableParallelism(), MAX_WORKERS), 1, MAX_WORKERS),
     backlog: integer(input, 'backlog', 511, 1, 65535),
-    framing: framingOption(input),
-    maxFrameBytes: integer(input, 'maxFrameBytes', Math.min(MiB, frameLimit), 1, frameLimit),
+    framing,
+    maxFrameBytes: integer(input, 'maxFrameBytes', Math.min(MiB, frameLimit), minFrame, frameLimit),
     eventRingBytes,
     commandRingBytes,
     maxConnectionsPerWorker: integer(input, 'maxConnectionsPerWorker', 2 ** 20, 1, MAX_SLOTS),
@@ -137,9 +139,10 @@ function framingOption(input: ServerOptions): FramingSpec {
   const kind = oneOf(input, 'framing', ['raw', 'delimiter'] as const, 'raw');
   if (kind === 'raw') {
     if (input.delimiter !== undefined) throw invalidOption('delimiter', 'unset unless framing is "delimiter"', input.delimiter);
+    if (input.keepDelimiter !== undefined) throw invalidOption('keepDelimiter', 'unset unless framing is "delimiter"', input.keepDelimiter);
     return { kind };
   }
-  const raw = input.delimiter ?? '\n';
+  const raw = input.delimiter === undefined ? '\n' : input.delimiter;
   let delimiter: Uint8Array;
   if (typeof raw === 'string') delimiter = new Uint8Array(Buffer.from(raw, 'utf8'));
   else if (raw instanceof Uint8Array) delimiter = new Uint8Array(raw);

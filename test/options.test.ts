@@ -1,0 +1,426 @@
+// Tests for the option schema (src/shared/options.ts): every default, and a
+// table of every way an option can be wrong. Each rejection is a
+// FlamingoError with a stable code and a message naming the option (and,
+// for ranges, the accepted range). Property tests sweep the numeric ranges.
+
+import { availableParallelism } from 'node:os';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { FlamingoError } from '../src/shared/errors.ts';
+import { type ResolvedOptions, type ServerOptions, resolveOptions } from '../src/shared/options.ts';
+import { MAX_RING_BYTES, MIN_RING_BYTES, maxRecordPayload } from '../src/shared/ring.ts';
+
+const MiB = 1024 * 1024;
+const RUNS = 500;
+
+/** Resolves options the type system would refuse, as a user's JS could pass them. */
+const resolveAny = (input: unknown): ResolvedOptions => resolveOptions(input as ServerOptions);
+
+type Code = 'ERR_FLAMINGO_INVALID_OPTION' | 'ERR_FLAMINGO_UNKNOWN_OPTION';
+
+function rejection(input: unknown): FlamingoError {
+  let caught: unknown;
+  try {
+    resolveAny(input);
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught, 'expected resolveOptions to throw a FlamingoError').toBeInstanceOf(FlamingoError);
+  expect(caught).toBeInstanceOf(Error);
+  return caught as FlamingoError;
+}
+
+function expectRejected(input: unknown, code: Code, name: string, mentions: readonly string[] = []): void {
+  const err = rejection(input);
+  expect(err.code).toBe(code);
+  expect(err.name).toBe('FlamingoError');
+  expect(err.message).toContain(`"${name}"`);
+  for (const text of mentions) expect(err.message).toContain(text);
+}
+
+describe('resolveOptions defaults', () => {
+  const defaults = resolveOptions();
+
+  it('host defaults to 127.0.0.1', () => expect(defaults.host).toBe('127.0.0.1'));
+  it('port defaults to 0 (the OS picks a free port)', () => expect(defaults.port).toBe(0));
+  it('workers defaults to one per core (availableParallelism), at most 64', () => {
+    expect(defaults.workers).toBe(Math.min(availableParallelism(), 64));
+  });
+  it('backlog defaults to 511', () => expect(defaults.backlog).toBe(511));
+  it('framing defaults to raw', () => expect(defaults.framing).toEqual({ kind: 'raw' }));
+  it('maxFrameBytes defaults to 1 MiB', () => expect(defaults.maxFrameBytes).toBe(MiB));
+  it('eventRingBytes defaults to 4 MiB', () => expect(defaults.eventRingBytes).toBe(4 * MiB));
+  it('commandRingBytes defaults to 4 MiB', () => expect(defaults.commandRingBytes).toBe(4 * MiB));
+  it('maxConnectionsPerWorker defaults to 1,048,576', () => expect(defaults.maxConnectionsPerWorker).toBe(2 ** 20));
+  it('node defaults to 0', () => expect(defaults.node).toBe(0));
+  it('noDelay defaults to true', () => expect(defaults.noDelay).toBe(true));
+  it('consumer defaults to main', () => expect(defaults.consumer).toBe('main'));
+
+  it('the resolved options have exactly these keys, and {} and explicit undefineds give the same', () => {
+    expect(Object.keys(defaults).sort()).toEqual(
+      ['backlog', 'commandRingBytes', 'consumer', 'eventRingBytes', 'framing', 'host', 'maxConnectionsPerWorker',
+        'maxFrameBytes', 'noDelay', 'node', 'port', 'workers'],
+    );
+    expect(resolveOptions({})).toEqual(defaults);
+    expect(resolveAny(undefined)).toEqual(defaults);
+    const allUndefined: Record<string, undefined> = {};
+    for (const key of ['host', 'port', 'workers', 'backlog', 'framing', 'delimiter', 'keepDelimiter', 'maxFrameBytes',
+      'eventRingBytes', 'commandRingBytes', 'maxConnectionsPerWorker', 'node', 'noDelay', 'consumer']) {
+      allUndefined[key] = undefined;
+    }
+    expect(resolveAny(allUndefined)).toEqual(defaults);
+  });
+
+  it('delimiter framing defaults to a "\\n" delimiter, kept at the end of the frame', () => {
+    expect(resolveOptions({ framing: 'delimiter' }).framing).toEqual({
+      kind: 'delimiter',
+      delimiter: new Uint8Array([0x0a]),
+      keepDelimiter: true,
+    });
+  });
+
+  it('maxFrameBytes defaults to the largest record a small event ring holds (half the ring less a 16-byte header)', () => {
+    expect(resolveOptions({ eventRingBytes: MIN_RING_BYTES }).maxFrameBytes).toBe(MIN_RING_BYTES / 2 - 16);
+    expect(resolveOptions({ eventRingBytes: 2 * MiB }).maxFrameBytes).toBe(MiB - 16);
+    expect(resolveOptions({ eventRingBytes: 8 * MiB }).maxFrameBytes).toBe(MiB);
+  });
+
+  it('the resolved options are plain data that survives structured cloning (posted to workers)', () => {
+    const resolved = resolveOptions({ framing: 'delimiter', delimiter: '\r\n', keepDelimiter: false });
+    expect(structuredClone(resolved)).toEqual(resolved);
+    expect(structuredClone(defaults)).toEqual(defaults);
+  });
+});
+
+describe('resolveOptions accepts valid values', () => {
+  const valid: Array<[string, ServerOptions, Partial<ResolvedOptions>]> = [
+    ['host as a name', { host: 'localhost' }, { host: 'localhost' }],
+    ['host as IPv6', { host: '::1' }, { host: '::1' }],
+    ['host of 255 characters', { host: 'h'.repeat(255) }, { host: 'h'.repeat(255) }],
+    ['port 0', { port: 0 }, { port: 0 }],
+    ['port 65535', { port: 65535 }, { port: 65535 }],
+    ['workers 1', { workers: 1 }, { workers: 1 }],
+    ['workers 64', { workers: 64 }, { workers: 64 }],
+    ['backlog 1', { backlog: 1 }, { backlog: 1 }],
+    ['backlog 65535', { backlog: 65535 }, { backlog: 65535 }],
+    ['maxFrameBytes 1', { maxFrameBytes: 1 }, { maxFrameBytes: 1 }],
+    ['maxFrameBytes at the default ring’s limit', { maxFrameBytes: 2 * MiB - 16 }, { maxFrameBytes: 2 * MiB - 16 }],
+    ['maxFrameBytes at a small ring’s limit', { eventRingBytes: 4096, maxFrameBytes: 2032 }, { maxFrameBytes: 2032 }],
+    ['eventRingBytes at its minimum', { eventRingBytes: MIN_RING_BYTES }, { eventRingBytes: MIN_RING_BYTES }],
+    ['eventRingBytes at its maximum', { eventRingBytes: MAX_RING_BYTES }, { eventRingBytes: MAX_RING_BYTES }],
+    ['commandRingBytes at its minimum', { commandRingBytes: MIN_RING_BYTES }, { commandRingBytes: MIN_RING_BYTES }],
+    ['commandRingBytes at its maximum', { commandRingBytes: MAX_RING_BYTES }, { commandRingBytes: MAX_RING_BYTES }],
+    ['maxConnectionsPerWorker 1', { maxConnectionsPerWorker: 1 }, { maxConnectionsPerWorker: 1 }],
+    ['maxConnectionsPerWorker 2 ** 21', { maxConnectionsPerWorker: 2 ** 21 }, { maxConnectionsPerWorker: 2 ** 21 }],
+    ['node 0', { node: 0 }, { node: 0 }],
+    ['node 255', { node: 255 }, { node: 255 }],
+    ['noDelay false', { noDelay: false }, { noDelay: false }],
+    ['consumer external', { consumer: 'external' }, { consumer: 'external' }],
+    ['framing raw, explicitly', { framing: 'raw' }, { framing: { kind: 'raw' } }],
+    [
+      'a 1-byte string delimiter, not kept',
+      { framing: 'delimiter', delimiter: ';', keepDelimiter: false },
+      { framing: { kind: 'delimiter', delimiter: new Uint8Array([0x3b]), keepDelimiter: false } },
+    ],
+    [
+      'a 16-byte string delimiter',
+      { framing: 'delimiter', delimiter: 'x'.repeat(16) },
+      { framing: { kind: 'delimiter', delimiter: new Uint8Array(16).fill(0x78), keepDelimiter: true } },
+    ],
+    [
+      'a multi-byte UTF-8 delimiter (its bytes count, not its characters)',
+      { framing: 'delimiter', delimiter: 'é'.repeat(8) },
+      { framing: { kind: 'delimiter', delimiter: new Uint8Array(Buffer.from('é'.repeat(8))), keepDelimiter: true } },
+    ],
+    [
+      'a Uint8Array delimiter of 16 bytes',
+      { framing: 'delimiter', delimiter: new Uint8Array(16).fill(7) },
+      { framing: { kind: 'delimiter', delimiter: new Uint8Array(16).fill(7), keepDelimiter: true } },
+    ],
+    [
+      'a Buffer delimiter',
+      { framing: 'delimiter', delimiter: Buffer.from('\r\n') },
+      { framing: { kind: 'delimiter', delimiter: new Uint8Array([13, 10]), keepDelimiter: true } },
+    ],
+  ];
+  it.each(valid)('%s', (_label, input, expected) => {
+    expect(resolveOptions(input)).toMatchObject(expected);
+  });
+
+  it('the delimiter is copied into a plain Uint8Array: changing the caller’s bytes later changes nothing', () => {
+    const mine = Buffer.from('END!');
+    const resolved = resolveOptions({ framing: 'delimiter', delimiter: mine });
+    mine.fill(0);
+    expect(resolved.framing).toEqual({ kind: 'delimiter', delimiter: new Uint8Array(Buffer.from('END!')), keepDelimiter: true });
+    if (resolved.framing.kind !== 'delimiter') throw new Error('unreachable');
+    expect(resolved.framing.delimiter.constructor).toBe(Uint8Array);
+  });
+});
+
+describe('resolveOptions rejects invalid options', () => {
+  const INVALID = 'ERR_FLAMINGO_INVALID_OPTION';
+  const UNKNOWN = 'ERR_FLAMINGO_UNKNOWN_OPTION';
+  const DELIM = { framing: 'delimiter' } as const;
+  const eighteenBytesOfNineChars = 'é'.repeat(9);
+
+  // [what is wrong, input, option named in the message, other text the message must contain]
+  const invalid: Array<[string, unknown, string, string[]]> = [
+    ['options: null', null, 'options', ['an object']],
+    ['options: an array', [], 'options', ['an object']],
+    ['options: a string', 'port=80', 'options', ['an object']],
+    ['options: a number', 8080, 'options', ['an object']],
+
+    ['host: a number', { host: 127001 }, 'host', []],
+    ['host: empty', { host: '' }, 'host', []],
+    ['host: 256 characters', { host: 'h'.repeat(256) }, 'host', []],
+    ['host: null', { host: null }, 'host', []],
+    ['host: an object', { host: { address: '::1' } }, 'host', []],
+
+    ['port: negative', { port: -1 }, 'port', ['from 0 to 65535', '-1']],
+    ['port: 65536', { port: 65536 }, 'port', ['from 0 to 65535', '65536']],
+    ['port: a float', { port: 80.5 }, 'port', ['integer', '80.5']],
+    ['port: a numeric string', { port: '80' }, 'port', ['integer', '"80"']],
+    ['port: NaN', { port: NaN }, 'port', ['NaN']],
+    ['port: Infinity', { port: Infinity }, 'port', ['Infinity']],
+    ['port: a bigint', { port: 80n }, 'port', ['80n']],
+    ['port: null', { port: null }, 'port', ['null']],
+
+    ['workers: 0', { workers: 0 }, 'workers', ['from 1 to 64']],
+    ['workers: 65 (ids hold 6 bits of worker)', { workers: 65 }, 'workers', ['from 1 to 64']],
+    ['workers: a float', { workers: 1.5 }, 'workers', ['integer']],
+    ['workers: a string', { workers: '2' }, 'workers', []],
+
+    ['backlog: 0', { backlog: 0 }, 'backlog', ['from 1 to 65535']],
+    ['backlog: 65536', { backlog: 65536 }, 'backlog', ['from 1 to 65535']],
+    ['backlog: a float', { backlog: 2.5 }, 'backlog', []],
+    ['backlog: a string', { backlog: '511' }, 'backlog', []],
+
+    ['framing: unknown kind', { framing: 'length-prefixed' }, 'framing', ['"raw"', '"delimiter"']],
+    ['framing: wrong case', { framing: 'RAW' }, 'framing', []],
+    ['framing: a number', { framing: 1 }, 'framing', []],
+    ['framing: null', { framing: null }, 'framing', []],
+    ['framing: an object', { framing: { kind: 'raw' } }, 'framing', []],
+
+    ['delimiter: set while framing is raw by default', { delimiter: '\n' }, 'delimiter', ['"delimiter"']],
+    ['delimiter: set while framing is raw explicitly', { framing: 'raw', delimiter: '\r\n' }, 'delimiter', []],
+    ['delimiter: null while framing is raw', { framing: 'raw', delimiter: null }, 'delimiter', []],
+    ['delimiter: an empty string (0 bytes)', { ...DELIM, delimiter: '' }, 'delimiter', ['1 to 16 bytes']],
+    ['delimiter: an empty Uint8Array (0 bytes)', { ...DELIM, delimiter: new Uint8Array(0) }, 'delimiter', ['1 to 16 bytes']],
+    ['delimiter: a 17-byte string', { ...DELIM, delimiter: 'x'.repeat(17) }, 'delimiter', ['1 to 16 bytes']],
+    ['delimiter: a 17-byte Uint8Array', { ...DELIM, delimiter: new Uint8Array(17) }, 'delimiter', ['1 to 16 bytes']],
+    ['delimiter: 9 characters but 18 UTF-8 bytes', { ...DELIM, delimiter: eighteenBytesOfNineChars }, 'delimiter', ['1 to 16 bytes']],
+    ['delimiter: a number', { ...DELIM, delimiter: 10 }, 'delimiter', []],
+    ['delimiter: an array of bytes', { ...DELIM, delimiter: [13, 10] }, 'delimiter', []],
+    ['delimiter: an ArrayBuffer', { ...DELIM, delimiter: new ArrayBuffer(1) }, 'delimiter', []],
+    ['delimiter: a DataView', { ...DELIM, delimiter: new DataView(new ArrayBuffer(1)) }, 'delimiter', []],
+    ['delimiter: a Uint16Array', { ...DELIM, delimiter: new Uint16Array(1) }, 'delimiter', []],
+
+    ['keepDelimiter: a string', { ...DELIM, keepDelimiter: 'yes' }, 'keepDelimiter', ['true or false']],
+    ['keepDelimiter: 1', { ...DELIM, keepDelimiter: 1 }, 'keepDelimiter', []],
+    ['keepDelimiter: null', { ...DELIM, keepDelimiter: null }, 'keepDelimiter', []],
+
+    ['maxFrameBytes: 0', { maxFrameBytes: 0 }, 'maxFrameBytes', [`from 1 to ${2 * MiB - 16}`]],
+    ['maxFrameBytes: negative', { maxFrameBytes: -1 }, 'maxFrameBytes', []],
+    ['maxFrameBytes: a float', { maxFrameBytes: 1024.5 }, 'maxFrameBytes', []],
+    ['maxFrameBytes: a string', { maxFrameBytes: '1024' }, 'maxFrameBytes', []],
+    ['maxFrameBytes: over what the default event ring holds', { maxFrameBytes: 2 * MiB - 15 }, 'maxFrameBytes', [`${2 * MiB - 16}`]],
+    ['maxFrameBytes: over what a small event ring holds', { eventRingBytes: 4096, maxFrameBytes: 2033 }, 'maxFrameBytes', ['from 1 to 2032']],
+    ['maxFrameBytes: the default 1 MiB with a ring too small for it', { eventRingBytes: 2 * MiB, maxFrameBytes: MiB }, 'maxFrameBytes', []],
+
+    ...(['eventRingBytes', 'commandRingBytes'] as const).flatMap((name): Array<[string, unknown, string, string[]]> => [
+      [`${name}: not a power of two`, { [name]: 3 * 4096 }, name, [`a power of two from ${MIN_RING_BYTES} to ${MAX_RING_BYTES}`]],
+      [`${name}: one more than a power of two`, { [name]: MiB + 1 }, name, ['power of two']],
+      [`${name}: one less than a power of two`, { [name]: MiB - 1 }, name, ['power of two']],
+      [`${name}: a power of two below the minimum`, { [name]: MIN_RING_BYTES / 2 }, name, []],
+      [`${name}: a power of two above the maximum`, { [name]: MAX_RING_BYTES * 2 }, name, []],
+      [`${name}: 2 ** 32, which 32-bit bit tricks read as 0`, { [name]: 2 ** 32 }, name, []],
+      [`${name}: 2 ** 32 + 4096`, { [name]: 2 ** 32 + 4096 }, name, []],
+      [`${name}: 0`, { [name]: 0 }, name, []],
+      [`${name}: negative`, { [name]: -4096 }, name, []],
+      [`${name}: a float`, { [name]: 4096.5 }, name, []],
+      [`${name}: a string`, { [name]: '4096' }, name, []],
+      [`${name}: NaN`, { [name]: NaN }, name, []],
+    ]),
+
+    ['maxConnectionsPerWorker: 0', { maxConnectionsPerWorker: 0 }, 'maxConnectionsPerWorker', [`from 1 to ${2 ** 21}`]],
+    ['maxConnectionsPerWorker: more than the 21-bit slot field', { maxConnectionsPerWorker: 2 ** 21 + 1 }, 'maxConnectionsPerWorker', []],
+    ['maxConnectionsPerWorker: a float', { maxConnectionsPerWorker: 10.5 }, 'maxConnectionsPerWorker', []],
+    ['maxConnectionsPerWorker: a string', { maxConnectionsPerWorker: '10' }, 'maxConnectionsPerWorker', []],
+
+    ['node: negative', { node: -1 }, 'node', ['from 0 to 255']],
+    ['node: 256 (ids hold 8 bits of node)', { node: 256 }, 'node', ['from 0 to 255']],
+    ['node: a float', { node: 0.5 }, 'node', []],
+    ['node: a string', { node: '0' }, 'node', []],
+
+    ['noDelay: a string', { noDelay: 'true' }, 'noDelay', ['true or false']],
+    ['noDelay: 1', { noDelay: 1 }, 'noDelay', []],
+    ['noDelay: 0', { noDelay: 0 }, 'noDelay', []],
+    ['noDelay: null', { noDelay: null }, 'noDelay', []],
+
+    ['consumer: unknown', { consumer: 'worker' }, 'consumer', ['"main"', '"external"']],
+    ['consumer: wrong case', { consumer: 'Main' }, 'consumer', []],
+    ['consumer: empty', { consumer: '' }, 'consumer', []],
+    ['consumer: a function', { consumer: () => {} }, 'consumer', []],
+    ['consumer: null', { consumer: null }, 'consumer', []],
+  ];
+
+  it.each(invalid)('%s: ERR_FLAMINGO_INVALID_OPTION naming the option', (_label, input, name, mentions) => {
+    expectRejected(input, INVALID, name, mentions);
+  });
+
+  const unknown: Array<[string, unknown, string]> = [
+    ['a misspelt option', { prot: 80 }, 'prot'],
+    ['an option in the wrong case', { Port: 80 }, 'Port'],
+    ['the seed’s option name', { bufferSize: 4096 }, 'bufferSize'],
+    ['a plausible but unknown option', { maxFrameSize: 1024 }, 'maxFrameSize'],
+    ['an empty key', { '': 1 }, ''],
+    ['an own __proto__ key (from JSON)', JSON.parse('{"__proto__": {"port": 1}}'), '__proto__'],
+    ['an unknown key next to valid ones', { port: 80, host: '::1', extra: true }, 'extra'],
+    ['an unknown key set to undefined', { timeout: undefined }, 'timeout'],
+  ];
+  it.each(unknown)('%s: ERR_FLAMINGO_UNKNOWN_OPTION naming the key', (_label, input, key) => {
+    expectRejected(input, UNKNOWN, key);
+  });
+
+  it('rejects an unknown key before looking at the values of known ones', () => {
+    expectRejected({ port: -1, colour: 'pink' }, UNKNOWN, 'colour');
+  });
+
+  it('the error is an instanceof FlamingoError (and of Error) and carries a stable code', () => {
+    const err = rejection({ port: -1 });
+    expect(err instanceof FlamingoError).toBe(true);
+    expect(err instanceof Error).toBe(true);
+    expect(err.code).toBe('ERR_FLAMINGO_INVALID_OPTION');
+    // The check goes by a registered symbol, so a copy from a duplicate package passes it too.
+    const foreign = Object.assign(new Error('from another copy'), { code: 'ERR_FLAMINGO_INVALID_OPTION' });
+    Object.defineProperty(foreign, Symbol.for('flamingo.error'), { value: true });
+    expect(foreign instanceof FlamingoError).toBe(true);
+    expect(new Error('plain') instanceof FlamingoError).toBe(false);
+  });
+
+  it('keepDelimiter of the wrong type is rejected when framing is raw', () => {
+    expectRejected({ keepDelimiter: 'yes' }, INVALID, 'keepDelimiter');
+  });
+
+  it('delimiter null is rejected when framing is delimiter', () => {
+    expectRejected({ framing: 'delimiter', delimiter: null }, INVALID, 'delimiter');
+  });
+});
+
+describe('resolveOptions over whole ranges (property tests)', () => {
+  const ranges: Array<[keyof ServerOptions, number, number]> = [
+    ['port', 0, 65535],
+    ['workers', 1, 64],
+    ['backlog', 1, 65535],
+    ['maxConnectionsPerWorker', 1, 2 ** 21],
+    ['node', 0, 255],
+  ];
+
+  it.each(ranges)('%s: every integer from %i to %i is accepted as is; every other number is rejected naming it', (name, min, max) => {
+    fc.assert(
+      fc.property(fc.integer({ min, max }), (value) => {
+        expect(resolveAny({ [name]: value })[name as keyof ResolvedOptions]).toBe(value);
+      }),
+      { numRuns: RUNS },
+    );
+    const outside = fc.oneof(
+      fc.integer({ min: Number.MIN_SAFE_INTEGER, max: min - 1 }),
+      fc.integer({ min: max + 1, max: Number.MAX_SAFE_INTEGER }),
+      fc.double({ min, max, noInteger: true }),
+      fc.constantFrom(NaN, Infinity, -Infinity, min - 1, max + 1, min + 0.5),
+    );
+    fc.assert(
+      fc.property(outside, (value) => {
+        expectRejected({ [name]: value }, 'ERR_FLAMINGO_INVALID_OPTION', name, [`from ${min} to ${max}`]);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it.each(['eventRingBytes', 'commandRingBytes'] as const)('%s: every power of two in range is accepted; every other integer is rejected', (name) => {
+    const powers = fc.integer({ min: Math.log2(MIN_RING_BYTES), max: Math.log2(MAX_RING_BYTES) }).map((k) => 2 ** k);
+    fc.assert(
+      fc.property(powers, (value) => {
+        expect(resolveOptions({ [name]: value })[name]).toBe(value);
+      }),
+      { numRuns: 100 },
+    );
+    const notPower = fc
+      .oneof(fc.integer({ min: MIN_RING_BYTES, max: MAX_RING_BYTES }), fc.integer({ min: -(2 ** 40), max: 2 ** 40 }))
+      .filter((v) => !(v >= MIN_RING_BYTES && v <= MAX_RING_BYTES && Number.isInteger(Math.log2(v))));
+    fc.assert(
+      fc.property(notPower, (value) => {
+        expectRejected({ [name]: value }, 'ERR_FLAMINGO_INVALID_OPTION', name, ['power of two']);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('maxFrameBytes: accepted up to exactly what the chosen event ring holds, rejected one byte over', () => {
+    const ring = fc.integer({ min: Math.log2(MIN_RING_BYTES), max: 26 }).map((k) => 2 ** k);
+    fc.assert(
+      fc.property(ring, fc.double({ min: 0, max: 1, noNaN: true }), (eventRingBytes, fraction) => {
+        const limit = maxRecordPayload(eventRingBytes);
+        expect(limit).toBe(eventRingBytes / 2 - 16);
+        const inRange = 1 + Math.floor(fraction * (limit - 1));
+        expect(resolveOptions({ eventRingBytes, maxFrameBytes: inRange }).maxFrameBytes).toBe(inRange);
+        expect(resolveOptions({ eventRingBytes, maxFrameBytes: limit }).maxFrameBytes).toBe(limit);
+        expectRejected({ eventRingBytes, maxFrameBytes: limit + 1 }, 'ERR_FLAMINGO_INVALID_OPTION', 'maxFrameBytes', [`from 1 to ${limit}`]);
+        expect(resolveOptions({ eventRingBytes }).maxFrameBytes).toBe(Math.min(MiB, limit));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('delimiter: any 1 to 16 bytes are accepted and copied; 0 or more than 16 are rejected', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 16 }), fc.boolean(), (delimiter, keepDelimiter) => {
+        expect(resolveOptions({ framing: 'delimiter', delimiter, keepDelimiter }).framing).toEqual({
+          kind: 'delimiter',
+          delimiter: Uint8Array.from(delimiter),
+          keepDelimiter,
+        });
+      }),
+      { numRuns: RUNS },
+    );
+    fc.assert(
+      fc.property(fc.oneof(fc.constant(new Uint8Array(0)), fc.uint8Array({ minLength: 17, maxLength: 64 })), (delimiter) => {
+        expectRejected({ framing: 'delimiter', delimiter }, 'ERR_FLAMINGO_INVALID_OPTION', 'delimiter', ['1 to 16 bytes']);
+      }),
+      { numRuns: 200 },
+    );
+    // Strings count their UTF-8 bytes.
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }), (text) => {
+        const length = Buffer.byteLength(text);
+        if (length >= 1 && length <= 16) {
+          const resolved = resolveOptions({ framing: 'delimiter', delimiter: text }).framing;
+          expect(resolved).toEqual({ kind: 'delimiter', delimiter: new Uint8Array(Buffer.from(text)), keepDelimiter: true });
+        } else {
+          expectRejected({ framing: 'delimiter', delimiter: text }, 'ERR_FLAMINGO_INVALID_OPTION', 'delimiter');
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('any key that is not an option is rejected with ERR_FLAMINGO_UNKNOWN_OPTION naming it', () => {
+    const known = new Set(['host', 'port', 'workers', 'backlog', 'framing', 'delimiter', 'keepDelimiter', 'maxFrameBytes',
+      'eventRingBytes', 'commandRingBytes', 'maxConnectionsPerWorker', 'node', 'noDelay', 'consumer']);
+    fc.assert(
+      fc.property(fc.string().filter((k) => !known.has(k)), fc.anything(), (key, value) => {
+        const input: Record<string, unknown> = {};
+        Object.defineProperty(input, key, { value, enumerable: true, configurable: true, writable: true });
+        expectRejected(input, 'ERR_FLAMINGO_UNKNOWN_OPTION', key);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+describe('maxFrameBytes and the delimiter', () => {
+  it('a maxFrameBytes shorter than the delimiter is refused, since no frame could ever fit', () => {
+    expectRejected({ framing: 'delimiter', delimiter: '\r\n', maxFrameBytes: 1 }, 'ERR_FLAMINGO_INVALID_OPTION', 'maxFrameBytes', ['from 2']);
+    expect(resolveOptions({ framing: 'delimiter', delimiter: '\r\n', maxFrameBytes: 2 }).maxFrameBytes).toBe(2);
+  });
+});
