@@ -58,8 +58,9 @@ describe('resolveOptions defaults', () => {
 
   it('the resolved options have exactly these keys, and {} and explicit undefineds give the same', () => {
     expect(Object.keys(defaults).sort()).toEqual(
-      ['backlog', 'commandRingBytes', 'consumer', 'eventRingBytes', 'framing', 'host', 'maxConnectionsPerWorker',
-        'maxFrameBytes', 'noDelay', 'node', 'port', 'workers'],
+      ['backlog', 'commandRingBytes', 'consumer', 'eventRingBytes', 'frameTimeoutMs', 'framing', 'host', 'idleTimeoutMs',
+        'ipv6Only', 'keepAliveMs', 'maxBufferedBytes', 'maxConnections', 'maxConnectionsPerWorker',
+        'maxFrameBytes', 'noDelay', 'node', 'port', 'slowConsumer', 'workers'],
     );
     expect(resolveOptions({})).toEqual(defaults);
     expect(resolveAny(undefined)).toEqual(defaults);

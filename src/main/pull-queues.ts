@@ -77,7 +77,10 @@ export class PullQueues {
     this.#consumed[kind] = true;
     const pending = this.#queues[kind]!.shift();
     if (pending === undefined) return new Promise((resolve) => this.#waiters[kind]!.push(resolve));
-    this.#taken(pending);
+    // The connection's later events are released only after this one's
+    // taker has run: released at once, a later event could go to a waiter
+    // whose continuation was queued before the taker's.
+    setImmediate(() => this.#taken(pending));
     return Promise.resolve(pending.value);
   }
 

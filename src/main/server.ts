@@ -50,6 +50,7 @@ export interface ServerStats {
   framesIn: number;
   sends: number;
   staleSends: number;
+  droppedSends: number;
   pausedReads: number;
   droppedUnconsumedEvents: number;
   workers: WorkerStats[];
@@ -75,6 +76,7 @@ export class Server extends EventEmitter<ServerEvents> {
   #port = 0;
   readonly #workers: WorkerHandle[] = [];
   readonly #consumerBell = new Doorbell(createDoorbellStorage());
+  readonly #admission = new SharedArrayBuffer(64);
   readonly #pull = new PullQueues(UNCONSUMED_LIMIT, PULL_DATA_LIMIT);
   #sender: CommandSender | undefined;
   #dispatcher: Dispatcher | undefined;
@@ -113,6 +115,7 @@ export class Server extends EventEmitter<ServerEvents> {
         commandRings: [createRingStorage(o.commandRingBytes)],
         slotStates: new SharedArrayBuffer(o.maxConnectionsPerWorker * 4),
         stats: createStatsStorage(),
+        admission: this.#admission,
       };
       const thread = new Worker(workerUrl, { workerData: init, name: `flamingo-io-${index}` });
       thread.on('error', (error) => this.#workerFailed(index, error));
@@ -218,6 +221,7 @@ export class Server extends EventEmitter<ServerEvents> {
       framesIn: sum((s) => s.framesIn),
       sends: sum((s) => s.sends),
       staleSends: sum((s) => s.staleSends),
+      droppedSends: sum((s) => s.droppedSends),
       pausedReads: sum((s) => s.pausedReads),
       droppedUnconsumedEvents: this.#pull.dropped,
       workers,

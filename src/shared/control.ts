@@ -19,6 +19,8 @@ export interface WorkerInit {
   slotStates: SharedArrayBuffer;
   /** Counters, see stats.ts. */
   stats: SharedArrayBuffer;
+  /** Int32 word 0: connections open on all workers, for the maxConnections cap. */
+  admission: SharedArrayBuffer;
 }
 
 /** Set in a slot state while its connection is open (its close not yet sent). */

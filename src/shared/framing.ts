@@ -7,13 +7,22 @@
 // is incomplete. Complete frames inside one read are passed on as views of
 // that read, without a copy.
 
+import { LengthPrefixFramer, type LengthPrefixSpec } from './length-prefix.ts';
+import { Partial, REFUSED } from './partial-frame.ts';
+
 export type FramingSpec =
   | { readonly kind: 'raw' }
-  | { readonly kind: 'delimiter'; readonly delimiter: Uint8Array; readonly keepDelimiter: boolean };
+  | { readonly kind: 'delimiter'; readonly delimiter: Uint8Array; readonly keepDelimiter: boolean }
+  | LengthPrefixSpec;
 
 export type FrameSink = (slot: number, frame: Uint8Array) => void;
 
-export const PushResult = { OK: 0, FRAME_TOO_LARGE: 1 } as const;
+/**
+ * FRAME_TOO_LARGE: a frame (or a length header's announcement) exceeds
+ * maxFrameBytes. BAD_HEADER: a length header that cannot be valid (shorter
+ * than the header itself when the length counts the header).
+ */
+export const PushResult = { OK: 0, FRAME_TOO_LARGE: 1, BAD_HEADER: 2 } as const;
 export type PushResult = (typeof PushResult)[keyof typeof PushResult];
 
 export interface Framer {
@@ -35,6 +44,8 @@ export function createFramer(spec: FramingSpec, maxFrameBytes: number, sink: Fra
       return new RawFramer(maxFrameBytes, sink);
     case 'delimiter':
       return new DelimiterFramer(spec.delimiter, spec.keepDelimiter, maxFrameBytes, sink);
+    case 'length-prefix':
+      return new LengthPrefixFramer(spec, maxFrameBytes, sink);
   }
 }
 
@@ -66,30 +77,7 @@ class RawFramer implements Framer {
   }
 }
 
-/** A growable byte buffer holding one connection's incomplete frame. */
-class Partial {
-  bytes: Uint8Array;
-  length = 0;
 
-  constructor(initial: Uint8Array) {
-    this.bytes = new Uint8Array(Math.max(64, initial.length * 2));
-    this.append(initial);
-  }
-
-  append(chunk: Uint8Array): void {
-    const need = this.length + chunk.length;
-    if (need > this.bytes.length) {
-      const grown = new Uint8Array(Math.max(need, this.bytes.length * 2));
-      grown.set(this.bytes.subarray(0, this.length));
-      this.bytes = grown;
-    }
-    this.bytes.set(chunk, this.length);
-    this.length = need;
-  }
-}
-
-/** Marks a slot that went over maxFrameBytes: no more frames until reset(). */
-const OVERSIZE = new Partial(new Uint8Array(0));
 
 /**
  * Frames end with a delimiter of one or more bytes; the delimiter is kept at
@@ -114,7 +102,7 @@ class DelimiterFramer implements Framer {
   push(slot: number, chunk: Uint8Array): PushResult {
     let start = 0;
     const partial = this.#partials.get(slot);
-    if (partial === OVERSIZE) return PushResult.FRAME_TOO_LARGE;
+    if (partial === REFUSED) return PushResult.FRAME_TOO_LARGE;
     if (partial !== undefined) {
       const end = this.#firstEndAfter(partial, chunk);
       if (end < 0) {
@@ -149,7 +137,7 @@ class DelimiterFramer implements Framer {
   }
 
   #oversize(slot: number): PushResult {
-    this.#partials.set(slot, OVERSIZE);
+    this.#partials.set(slot, REFUSED);
     return PushResult.FRAME_TOO_LARGE;
   }
 

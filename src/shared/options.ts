@@ -19,13 +19,21 @@ export interface ServerOptions {
   workers?: number;
   /** Listen backlog. Default 511. */
   backlog?: number;
-  /** 'raw' (chunks as read) or 'delimiter'. Default 'raw'. */
-  framing?: 'raw' | 'delimiter';
+  /** 'raw' (chunks as read), 'delimiter' or 'length-prefix'. Default 'raw'. */
+  framing?: 'raw' | 'delimiter' | 'length-prefix';
   /** The delimiter for framing 'delimiter', one or more bytes. Default '\n'. */
   delimiter?: string | Uint8Array;
   /** Keep the delimiter at the end of each frame. Default true. */
   keepDelimiter?: boolean;
-  /** Largest frame, delimiter included; a larger one closes the connection with 'frame-too-large'. Default 1 MiB. */
+  /** Length header size for 'length-prefix': 1, 2, 4 or 8 bytes. Default 4. */
+  lengthBytes?: number;
+  /** Length header byte order for 'length-prefix'. Default false (big-endian). */
+  littleEndian?: boolean;
+  /** The length counts the header too. Default false (payload only). */
+  lengthIncludesHeader?: boolean;
+  /** Keep the length header at the start of each frame. Default true. */
+  keepHeader?: boolean;
+  /** Largest frame, delimiter or length header included; a larger one closes the connection with 'frame-too-large'. Default 1 MiB. */
   maxFrameBytes?: number;
   /** Bytes in each worker's event ring (power of two). Default 4 MiB. */
   eventRingBytes?: number;
@@ -37,6 +45,20 @@ export interface ServerOptions {
   node?: number;
   /** Disable Nagle on accepted sockets. Default true. */
   noDelay?: boolean;
+  /** TCP keep-alive initial delay in ms on accepted sockets; 0 = off. Default 0. */
+  keepAliveMs?: number;
+  /** With host '::', accept IPv6 only (true) or IPv4 too (false). Default false. */
+  ipv6Only?: boolean;
+  /** Close a connection with no data in or out for this long ('timeout'); 0 = never. Default 0. */
+  idleTimeoutMs?: number;
+  /** Close a connection whose incomplete frame has waited this long ('timeout'); 0 = never. Default 30000. */
+  frameTimeoutMs?: number;
+  /** Server-wide cap on open connections; one over it is accepted, closed at once and counted as rejected. Default: no cap beyond the slots. */
+  maxConnections?: number;
+  /** Bytes queued for one connection's socket before the slowConsumer policy applies. Default 1 MiB. */
+  maxBufferedBytes?: number;
+  /** Past maxBufferedBytes: close the connection ('slow-consumer') or drop the send and count it. Default 'close'. */
+  slowConsumer?: 'close' | 'drop';
   /** Who drains the event rings: the main thread ('main') or a pipeline opened elsewhere ('external'). Default 'main'. */
   consumer?: 'main' | 'external';
 }
@@ -53,13 +75,29 @@ export interface ResolvedOptions {
   maxConnectionsPerWorker: number;
   node: number;
   noDelay: boolean;
+  keepAliveMs: number;
+  ipv6Only: boolean;
+  idleTimeoutMs: number;
+  frameTimeoutMs: number;
+  maxConnections: number;
+  maxBufferedBytes: number;
+  slowConsumer: 'close' | 'drop';
   consumer: 'main' | 'external';
 }
 
 const KNOWN = new Set<string>([
   'host', 'port', 'workers', 'backlog', 'framing', 'delimiter', 'keepDelimiter', 'maxFrameBytes',
   'eventRingBytes', 'commandRingBytes', 'maxConnectionsPerWorker', 'node', 'noDelay', 'consumer',
+  'lengthBytes', 'littleEndian', 'lengthIncludesHeader', 'keepHeader', 'keepAliveMs', 'ipv6Only',
+  'idleTimeoutMs', 'frameTimeoutMs', 'maxConnections', 'maxBufferedBytes', 'slowConsumer',
 ]);
+
+const FRAMING_OPTIONS: Record<string, readonly string[]> = {
+  raw: [],
+  delimiter: ['delimiter', 'keepDelimiter'],
+  'length-prefix': ['lengthBytes', 'littleEndian', 'lengthIncludesHeader', 'keepHeader'],
+};
+const DAY_MS = 86_400_000;
 
 const MiB = 1024 * 1024;
 
@@ -76,7 +114,7 @@ export function resolveOptions(input: ServerOptions = {}): ResolvedOptions {
   const commandRingBytes = powerOfTwo(input, 'commandRingBytes', 4 * MiB);
   const frameLimit = maxRecordPayload(eventRingBytes);
   const framing = framingOption(input);
-  const minFrame = framing.kind === 'delimiter' ? framing.delimiter.length : 1;
+  const minFrame = framing.kind === 'delimiter' ? framing.delimiter.length : framing.kind === 'length-prefix' ? framing.lengthBytes : 1;
   return {
     host: hostOption(input.host),
     port: integer(input, 'port', 0, 0, 65535),
@@ -89,6 +127,13 @@ export function resolveOptions(input: ServerOptions = {}): ResolvedOptions {
     maxConnectionsPerWorker: integer(input, 'maxConnectionsPerWorker', 2 ** 20, 1, MAX_SLOTS),
     node: integer(input, 'node', 0, 0, MAX_NODES - 1),
     noDelay: boolean(input, 'noDelay', true),
+    keepAliveMs: integer(input, 'keepAliveMs', 0, 0, DAY_MS),
+    ipv6Only: boolean(input, 'ipv6Only', false),
+    idleTimeoutMs: integer(input, 'idleTimeoutMs', 0, 0, DAY_MS),
+    frameTimeoutMs: integer(input, 'frameTimeoutMs', 30_000, 0, DAY_MS),
+    maxConnections: integer(input, 'maxConnections', 2 ** 31 - 1, 1, 2 ** 31 - 1),
+    maxBufferedBytes: integer(input, 'maxBufferedBytes', MiB, 1, 2 ** 40),
+    slowConsumer: oneOf(input, 'slowConsumer', ['close', 'drop'] as const, 'close'),
     consumer: oneOf(input, 'consumer', ['main', 'external'] as const, 'main'),
   };
 }
@@ -136,11 +181,27 @@ function hostOption(value: unknown): string {
 }
 
 function framingOption(input: ServerOptions): FramingSpec {
-  const kind = oneOf(input, 'framing', ['raw', 'delimiter'] as const, 'raw');
-  if (kind === 'raw') {
-    if (input.delimiter !== undefined) throw invalidOption('delimiter', 'unset unless framing is "delimiter"', input.delimiter);
-    if (input.keepDelimiter !== undefined) throw invalidOption('keepDelimiter', 'unset unless framing is "delimiter"', input.keepDelimiter);
-    return { kind };
+  const kind = oneOf(input, 'framing', ['raw', 'delimiter', 'length-prefix'] as const, 'raw');
+  for (const [other, names] of Object.entries(FRAMING_OPTIONS)) {
+    if (other === kind) continue;
+    for (const name of names) {
+      const value = input[name as keyof ServerOptions];
+      if (value !== undefined && !FRAMING_OPTIONS[kind]!.includes(name)) {
+        throw invalidOption(name, `unset unless framing is "${other}"`, value);
+      }
+    }
+  }
+  if (kind === 'raw') return { kind };
+  if (kind === 'length-prefix') {
+    const lengthBytes = input.lengthBytes ?? 4;
+    if (![1, 2, 4, 8].includes(lengthBytes as number)) throw invalidOption('lengthBytes', '1, 2, 4 or 8', input.lengthBytes);
+    return {
+      kind,
+      lengthBytes,
+      littleEndian: boolean(input, 'littleEndian', false),
+      lengthIncludesHeader: boolean(input, 'lengthIncludesHeader', false),
+      keepHeader: boolean(input, 'keepHeader', true),
+    };
   }
   const raw = input.delimiter === undefined ? '\n' : input.delimiter;
   let delimiter: Uint8Array;

@@ -17,6 +17,8 @@ export const StatField = {
   PAUSED_READS: 8,
   EVENT_RING_HIGH_WATER: 9,
   SLOT_HIGH_WATER: 10,
+  /** Sends dropped by the slowConsumer 'drop' policy. */
+  DROPPED_SENDS: 11,
   /** CLOSED_BASE + close code: connections closed for that reason. */
   CLOSED_BASE: 16,
 } as const;
@@ -39,6 +41,7 @@ export interface WorkerStats {
   framesIn: number;
   sends: number;
   staleSends: number;
+  droppedSends: number;
   pausedReads: number;
   eventRingHighWater: number;
 }
@@ -59,6 +62,7 @@ export function readStats(worker: number, counters: Float64Array): WorkerStats {
     framesIn: counters[StatField.FRAMES_IN]!,
     sends: counters[StatField.SENDS]!,
     staleSends: counters[StatField.STALE_SENDS]!,
+    droppedSends: counters[StatField.DROPPED_SENDS]!,
     pausedReads: counters[StatField.PAUSED_READS]!,
     eventRingHighWater: counters[StatField.EVENT_RING_HIGH_WATER]!,
   };

@@ -9,26 +9,37 @@
 
 import { Doorbell, parkEnd, parkPrepare } from '../shared/doorbell.ts';
 import { idGeneration, idSlot } from '../shared/id.ts';
-import { CloseCode, RecordKind, SEND_MANY_COUNT_U32, SEND_MANY_IDS } from '../shared/records.ts';
+import { RecordKind, SEND_MANY_COUNT_U32, SEND_MANY_IDS } from '../shared/records.ts';
+import type { Socket } from 'node:net';
 import { RingReader } from '../shared/ring.ts';
 import { StatField } from '../shared/stats.ts';
-import { type ConnectionTable, SlotFlag } from './connection-table.ts';
+import type { ConnectionTable } from './connection-table.ts';
 
 /** Records drained before the ring space is handed back to the producer. */
 const RELEASE_EVERY = 256;
+
+/** What the worker does with a command for a live connection. */
+export interface ConnectionActions {
+  /** Writes `bytes` (a copy the socket may keep) to the connection in `slot`. */
+  write(slot: number, socket: Socket, bytes: Buffer): void;
+  /** Closes the connection in `slot` after flushing what was written: reason 'local'. */
+  close(slot: number, socket: Socket): void;
+}
 
 export class CommandInbox {
   readonly #readers: RingReader[] = [];
   readonly #bell: Doorbell;
   readonly #table: ConnectionTable;
   readonly #stats: Float64Array;
+  readonly #actions: ConnectionActions;
   #parked = false;
   #closed = false;
 
-  constructor(bell: Doorbell, table: ConnectionTable, stats: Float64Array) {
+  constructor(bell: Doorbell, table: ConnectionTable, stats: Float64Array, actions: ConnectionActions) {
     this.#bell = bell;
     this.#table = table;
     this.#stats = stats;
+    this.#actions = actions;
   }
 
   add(storage: SharedArrayBuffer): void {
@@ -104,16 +115,15 @@ export class CommandInbox {
   }
 
   #send(id: number, bytes: Uint8Array, offset: number, length: number): void {
-    const socket = this.#table.live(idSlot(id), idGeneration(id));
+    const slot = idSlot(id);
+    const socket = this.#table.live(slot, idGeneration(id));
     if (socket === undefined) {
       this.#stats[StatField.STALE_SENDS]!++;
       return;
     }
     const copy = Buffer.allocUnsafe(length);
     copy.set(bytes.subarray(offset, offset + length));
-    socket.write(copy);
-    this.#stats[StatField.SENDS]!++;
-    this.#stats[StatField.BYTES_OUT]! += length;
+    this.#actions.write(slot, socket, copy);
   }
 
   #sendMany(reader: RingReader): void {
@@ -127,14 +137,13 @@ export class CommandInbox {
     copy.set(reader.bytes.subarray(dataAt, dataAt + length));
     for (let i = 0; i < count; i++) {
       const id = ids[i]!;
-      const socket = this.#table.live(idSlot(id), idGeneration(id));
+      const slot = idSlot(id);
+      const socket = this.#table.live(slot, idGeneration(id));
       if (socket === undefined) {
         this.#stats[StatField.STALE_SENDS]!++;
         continue;
       }
-      socket.write(copy);
-      this.#stats[StatField.SENDS]!++;
-      this.#stats[StatField.BYTES_OUT]! += length;
+      this.#actions.write(slot, socket, copy);
     }
   }
 
@@ -145,9 +154,6 @@ export class CommandInbox {
       this.#stats[StatField.STALE_SENDS]!++;
       return;
     }
-    this.#table.decideClose(slot, CloseCode.local);
-    this.#table.flags[slot]! |= SlotFlag.CLOSING;
-    // Flush what was sent before the close, then close.
-    socket.destroySoon();
+    this.#actions.close(slot, socket);
   }
 }

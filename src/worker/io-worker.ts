@@ -2,20 +2,25 @@
 // every connection the kernel hands it. It turns socket activity into event
 // records (OPEN, DATA, CLOSE) in its event ring and acts on the commands in
 // its command rings. Nobody else touches its sockets.
+//
+// Per connection at rest: the socket, a few typed-array entries (table,
+// timing wheel) and no closure or timer: the socket handlers are shared
+// functions that find their slot through a symbol property.
 
 import { type Server, type Socket, createServer } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
-import { expose, nodeEndpoint } from '../shared/rpc.ts';
 import type { ShutdownReport, WorkerApi, WorkerInit } from '../shared/control.ts';
 import { Doorbell } from '../shared/doorbell.ts';
 import { type Framer, PushResult, createFramer } from '../shared/framing.ts';
 import { encodeId } from '../shared/id.ts';
 import { CloseCode } from '../shared/records.ts';
 import { RingWriter } from '../shared/ring.ts';
+import { expose, nodeEndpoint } from '../shared/rpc.ts';
 import { StatField } from '../shared/stats.ts';
 import { CommandInbox } from './command-inbox.ts';
 import { ConnectionTable, SlotFlag } from './connection-table.ts';
 import { EventOutbox } from './event-outbox.ts';
+import { TimingWheel } from './timing-wheel.ts';
 
 const kSlot = Symbol('flamingo.slot');
 type SlottedSocket = Socket & { [kSlot]: number };
@@ -23,9 +28,10 @@ type SlottedSocket = Socket & { [kSlot]: number };
 const init = workerData as WorkerInit;
 const options = init.options;
 const stats = new Float64Array(init.stats);
+const admission = new Int32Array(init.admission, 0, 1);
 const table = new ConnectionTable(init.slotStates, options.maxConnectionsPerWorker);
-const commands = new CommandInbox(new Doorbell(init.commandBell), table, stats);
 const pausedSlots: number[] = [];
+const commands = new CommandInbox(new Doorbell(init.commandBell), table, stats, { write, close: closeLocal });
 const outbox = new EventOutbox(
   new RingWriter(init.eventRing, new Doorbell(init.consumerBell)),
   stats,
@@ -33,16 +39,26 @@ const outbox = new EventOutbox(
   resumePaused,
 );
 const framer: Framer = createFramer(options.framing, options.maxFrameBytes, onFrame);
+const buffersFrames = options.framing.kind !== 'raw';
+const wheel =
+  options.idleTimeoutMs > 0 || (options.frameTimeoutMs > 0 && buffersFrames)
+    ? new TimingWheel(options.maxConnectionsPerWorker, options.idleTimeoutMs, buffersFrames ? options.frameTimeoutMs : 0, onExpire)
+    : undefined;
+wheel?.start();
 let server: Server | undefined;
-let shuttingDown = false;
+let accepting = true;
 let allClosed: (() => void) | undefined;
 
 function onConnection(raw: Socket): void {
   const socket = raw as SlottedSocket;
-  const slot = shuttingDown ? -1 : table.allocate(socket);
+  if (!accepting || !admit()) {
+    reject(socket);
+    return;
+  }
+  const slot = table.allocate(socket);
   if (slot < 0) {
-    stats[StatField.REJECTED]!++;
-    socket.destroy();
+    Atomics.sub(admission, 0, 1);
+    reject(socket);
     return;
   }
   socket[kSlot] = slot;
@@ -52,6 +68,8 @@ function onConnection(raw: Socket): void {
   stats[StatField.OPEN_NOW] = table.open;
   if (table.highWater > stats[StatField.SLOT_HIGH_WATER]!) stats[StatField.SLOT_HIGH_WATER] = table.highWater;
   if (options.noDelay) socket.setNoDelay(true);
+  if (options.keepAliveMs > 0) socket.setKeepAlive(true, options.keepAliveMs);
+  wheel?.add(slot);
   const family = socket.remoteFamily === 'IPv6' ? 6 : 4;
   outbox.open(id, family, socket.remoteAddress ?? '', socket.remotePort ?? 0, socket.localPort ?? 0);
   socket.on('data', onSocketData);
@@ -59,14 +77,30 @@ function onConnection(raw: Socket): void {
   socket.on('close', onSocketClose);
 }
 
+/** Takes a place under the server-wide maxConnections cap, shared by every worker. */
+function admit(): boolean {
+  if (Atomics.add(admission, 0, 1) < options.maxConnections) return true;
+  Atomics.sub(admission, 0, 1);
+  return false;
+}
+
+/** A connection over a limit: accepted, closed at once, counted, never delivered. */
+function reject(socket: Socket): void {
+  stats[StatField.REJECTED]!++;
+  socket.on('error', () => {});
+  socket.destroy();
+}
+
 function onSocketData(this: SlottedSocket, chunk: Buffer): void {
   const slot = this[kSlot];
   stats[StatField.BYTES_IN]! += chunk.length;
-  if (framer.push(slot, chunk) === PushResult.FRAME_TOO_LARGE) {
-    table.decideClose(slot, CloseCode['frame-too-large']);
-    table.flags[slot]! |= SlotFlag.CLOSING;
-    this.destroy();
+  if (wheel !== undefined) wheel.lastActive[slot] = wheel.now;
+  const result = framer.push(slot, chunk);
+  if (result !== PushResult.OK) {
+    closeNow(slot, result === PushResult.FRAME_TOO_LARGE ? CloseCode['frame-too-large'] : CloseCode.error);
+    return;
   }
+  if (wheel !== undefined && buffersFrames) wheel.partial(slot, framer.partialBytes(slot) > 0);
 }
 
 function onFrame(slot: number, frame: Uint8Array): void {
@@ -90,6 +124,43 @@ function resumePaused(): void {
   pausedSlots.length = 0;
 }
 
+function write(slot: number, socket: Socket, bytes: Buffer): void {
+  if (socket.writableLength + bytes.length > options.maxBufferedBytes) {
+    // The client does not read fast enough; apply the slowConsumer policy.
+    if (options.slowConsumer === 'drop') {
+      stats[StatField.DROPPED_SENDS]!++;
+      return;
+    }
+    closeNow(slot, CloseCode['slow-consumer']);
+    return;
+  }
+  socket.write(bytes);
+  stats[StatField.SENDS]!++;
+  stats[StatField.BYTES_OUT]! += bytes.length;
+  if (wheel !== undefined) wheel.lastActive[slot] = wheel.now;
+}
+
+/** Closes after flushing what was written. */
+function closeLocal(slot: number, socket: Socket): void {
+  table.decideClose(slot, CloseCode.local);
+  table.flags[slot]! |= SlotFlag.CLOSING;
+  socket.destroySoon();
+}
+
+/** Closes at once, abandoning unsent bytes. */
+function closeNow(slot: number, code: number): void {
+  const socket = table.sockets[slot];
+  if (socket === undefined) return;
+  table.decideClose(slot, code);
+  table.flags[slot]! |= SlotFlag.CLOSING;
+  socket.destroy();
+}
+
+/** Idle too long, or an incomplete frame waited too long: both close with 'timeout'. */
+function onExpire(slot: number): void {
+  closeNow(slot, CloseCode.timeout);
+}
+
 function onSocketError(this: SlottedSocket): void {
   table.decideClose(this[kSlot], CloseCode.error);
 }
@@ -99,8 +170,10 @@ function onSocketClose(this: SlottedSocket): void {
   table.decideClose(slot, CloseCode.peer);
   const code = table.closeCode[slot]! - 1;
   framer.reset(slot);
+  wheel?.remove(slot);
   outbox.close(table.ids[slot]!, code);
   table.release(slot);
+  Atomics.sub(admission, 0, 1);
   stats[StatField.CLOSED_BASE + code]!++;
   stats[StatField.OPEN_NOW] = table.open;
   if (table.open === 0 && allClosed !== undefined) allClosed();
@@ -110,7 +183,8 @@ function listen(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const listener = createServer({ allowHalfOpen: false }, onConnection);
     listener.once('error', reject);
-    listener.listen({ host: options.host, port, backlog: options.backlog, reusePort: true }, () => {
+    const listenOptions = { host: options.host, port, backlog: options.backlog, reusePort: true, ipv6Only: options.ipv6Only };
+    listener.listen(listenOptions, () => {
       listener.off('error', reject);
       listener.on('error', () => {});
       server = listener;
@@ -121,13 +195,14 @@ function listen(port: number): Promise<number> {
 }
 
 function stopAccepting(): Promise<void> {
-  shuttingDown = true;
+  accepting = false;
   const listener = server;
   server = undefined;
   if (listener === undefined) return Promise.resolve();
   return new Promise((resolve) => {
-    listener.close(() => resolve());
-    // close() waits for connections too; resolve once the listener is gone.
+    // close() would also wait for every connection; the listener itself is
+    // gone once close() returns, which is all this promises.
+    listener.close();
     setImmediate(resolve);
   });
 }
@@ -135,6 +210,7 @@ function stopAccepting(): Promise<void> {
 async function shutdown(drainMs: number): Promise<ShutdownReport> {
   await stopAccepting();
   commands.drain();
+  wheel?.stop();
   const closed = new Promise<void>((resolve) => {
     allClosed = resolve;
     if (table.open === 0) resolve();
