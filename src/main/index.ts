@@ -17,5 +17,6 @@ export type { WorkerStats } from '../shared/stats.ts';
 export type { ShutdownReport } from '../shared/control.ts';
 export { FlamingoError } from '../shared/errors.ts';
 export type { FlamingoErrorCode } from '../shared/errors.ts';
+export { encodeLengthPrefixed } from '../shared/length-prefix.ts';
 export { decodeId, formatId, parseId, isWellFormedId } from '../shared/id.ts';
 export type { IdParts } from '../shared/id.ts';

@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { SLOT_OPEN, type ShutdownReport, type WorkerApi, type WorkerInit } from '../shared/control.ts';
 import { Doorbell, createDoorbellStorage } from '../shared/doorbell.ts';
 import { FlamingoError } from '../shared/errors.ts';
+import { encodeLengthPrefixed } from '../shared/length-prefix.ts';
 import { type ResolvedOptions, type ServerOptions, resolveOptions } from '../shared/options.ts';
 import { type CloseReason, closeReasonName } from '../shared/records.ts';
 import { createRingStorage, type RingReader } from '../shared/ring.ts';
@@ -153,6 +154,22 @@ export class Server extends EventEmitter<ServerEvents> {
   /** Sends one payload to many connections: one copy per worker, not per connection. */
   sendMany(ids: ArrayLike<number>, data: Uint8Array | string): boolean {
     return this.#commands().sendMany(ids, data);
+  }
+
+  /**
+   * Frames an outgoing message in this server's wire format: a length header
+   * for 'length-prefix', the delimiter appended for 'delimiter', the bytes
+   * as they are for 'raw'. One copy; send the result with send() or sendMany().
+   */
+  frame(payload: Uint8Array | string): Buffer {
+    const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+    if (!(bytes instanceof Uint8Array)) {
+      throw new FlamingoError('ERR_FLAMINGO_INVALID_PAYLOAD', `frame() takes a Uint8Array, Buffer or string; got ${typeof payload}`);
+    }
+    const framing = this.options.framing;
+    if (framing.kind === 'length-prefix') return encodeLengthPrefixed(framing, bytes);
+    if (framing.kind === 'delimiter') return Buffer.concat([bytes, framing.delimiter]);
+    return Buffer.from(bytes);
   }
 
   /** Closes connection `id` after what was sent to it is flushed; its close event says 'local'. */

@@ -10,13 +10,18 @@
 // about once per timeout, and a tick touches only its own bucket.
 //
 // Resolution: tick = min(timeouts) / 10, clamped to 10 ms .. 1 s. A timeout
-// T fires between T and T + 2 ticks after the last activity (or after the
-// incomplete frame began). Time comes from the monotonic clock, so a late
-// interval callback catches up on every bucket it missed.
+// T fires between T and T + 3 ticks after the last activity (or after the
+// incomplete frame began), plus however late the event loop runs the tick.
+// Activity is stamped with the tick of the last advance, which may be one
+// behind the clock, so deadlines add a tick of slack (SLACK) to never fire
+// early. Time comes from the monotonic clock, so a late interval callback
+// catches up on every bucket it missed.
 
 export const Expiry = { IDLE: 1, FRAME: 2 } as const;
 
 const NONE = -1;
+/** Ticks added to every deadline: a stamp may lag the clock by one tick. */
+const SLACK = 2;
 const MIN_TICK_MS = 10;
 const MAX_TICK_MS = 1000;
 
@@ -51,7 +56,7 @@ export class TimingWheel {
     this.#bucketOf = new Int32Array(capacity).fill(NONE);
     this.#next = new Int32Array(capacity);
     this.#prev = new Int32Array(capacity);
-    this.#heads = new Int32Array(Math.max(this.#idleTicks, this.#frameTicks) + 3).fill(NONE);
+    this.#heads = new Int32Array(Math.max(this.#idleTicks, this.#frameTicks) + SLACK + 2).fill(NONE);
     this.#expire = expire;
   }
 
@@ -85,7 +90,7 @@ export class TimingWheel {
     if (this.partialSince[slot] !== 0 || this.#frameTicks === 0) return;
     this.partialSince[slot] = this.now;
     // The frame deadline may come before the bucket the slot sits in.
-    const deadline = this.now + this.#frameTicks + 1;
+    const deadline = this.now + this.#frameTicks + SLACK;
     const bucket = this.#bucketOf[slot]!;
     if (bucket === NONE || deadline % this.#heads.length !== bucket) {
       this.#unlink(slot);
@@ -105,9 +110,9 @@ export class TimingWheel {
 
   #deadline(slot: number): number {
     let deadline = Infinity;
-    if (this.#idleTicks > 0) deadline = this.lastActive[slot]! + this.#idleTicks + 1;
+    if (this.#idleTicks > 0) deadline = this.lastActive[slot]! + this.#idleTicks + SLACK;
     const since = this.partialSince[slot]!;
-    if (this.#frameTicks > 0 && since !== 0) deadline = Math.min(deadline, since + this.#frameTicks + 1);
+    if (this.#frameTicks > 0 && since !== 0) deadline = Math.min(deadline, since + this.#frameTicks + SLACK);
     return deadline;
   }
 
@@ -119,7 +124,7 @@ export class TimingWheel {
       this.#bucketOf[slot] = NONE;
       const deadline = this.#deadline(slot);
       if (deadline <= this.now) {
-        const idle = this.#idleTicks > 0 && this.lastActive[slot]! + this.#idleTicks + 1 <= this.now;
+        const idle = this.#idleTicks > 0 && this.lastActive[slot]! + this.#idleTicks + SLACK <= this.now;
         this.#expire(slot, idle ? Expiry.IDLE : Expiry.FRAME);
       } else {
         this.#insert(slot);
