@@ -9,18 +9,37 @@
 import { parseArgs } from 'node:util';
 import { FlamingoError, listen, type ServerOptions } from '../src/main/index.ts';
 
-const usage = `usage: npm start -- [--port N] [--host ADDRESS] [--workers N]
-                 [--framing raw|delimiter] [--delimiter TEXT] [--max-frame-bytes N] [--quiet]`;
+const usage = `usage: npm start -- [--port N] [--host ADDRESS] [--workers N] [--backlog N]
+    [--framing raw|delimiter|length-prefix] [--delimiter TEXT (\\n, \\r\\n escapes)]
+    [--length-bytes 1|2|4|8] [--little-endian] [--max-frame-bytes N]
+    [--idle-timeout-ms N] [--frame-timeout-ms N] [--max-connections N]
+    [--max-buffered-bytes N] [--slow-consumer close|drop]
+    [--no-delay true|false] [--keep-alive-ms N] [--quiet]`;
+
+/** Integer flags, named as the option in kebab-case. */
+const INTEGER_FLAGS = {
+  workers: 'workers',
+  backlog: 'backlog',
+  'length-bytes': 'lengthBytes',
+  'max-frame-bytes': 'maxFrameBytes',
+  'idle-timeout-ms': 'idleTimeoutMs',
+  'frame-timeout-ms': 'frameTimeoutMs',
+  'max-connections': 'maxConnections',
+  'max-buffered-bytes': 'maxBufferedBytes',
+  'keep-alive-ms': 'keepAliveMs',
+} as const;
 
 function parseFlags(): { options: ServerOptions; quiet: boolean } {
   const { values } = parseArgs({
     options: {
       port: { type: 'string' },
       host: { type: 'string' },
-      workers: { type: 'string' },
       framing: { type: 'string' },
       delimiter: { type: 'string' },
-      'max-frame-bytes': { type: 'string' },
+      'little-endian': { type: 'boolean' },
+      'no-delay': { type: 'string' },
+      'slow-consumer': { type: 'string' },
+      ...Object.fromEntries(Object.keys(INTEGER_FLAGS).map((flag) => [flag, { type: 'string' as const }])),
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -31,14 +50,29 @@ function parseFlags(): { options: ServerOptions; quiet: boolean } {
     process.exit(0);
   }
   const options: ServerOptions = {
-    port: integerFlag('port', values.port ?? process.env.PORT ?? '9000'),
-    host: values.host ?? '127.0.0.1',
+    port: integerFlag('port', String(values.port ?? process.env.PORT ?? '9000')),
+    host: String(values.host ?? '127.0.0.1'),
   };
-  if (values.workers !== undefined) options.workers = integerFlag('workers', values.workers);
+  const settable = options as Record<string, unknown>;
+  for (const [flag, option] of Object.entries(INTEGER_FLAGS)) {
+    const text = values[flag as keyof typeof values];
+    if (text !== undefined) settable[option] = integerFlag(flag, String(text));
+  }
   if (values.framing !== undefined) options.framing = values.framing as ServerOptions['framing'];
-  if (values.delimiter !== undefined) options.delimiter = unescape(values.delimiter);
-  if (values['max-frame-bytes'] !== undefined) options.maxFrameBytes = integerFlag('max-frame-bytes', values['max-frame-bytes']);
-  return { options, quiet: values.quiet ?? false };
+  if (values.delimiter !== undefined) options.delimiter = unescape(String(values.delimiter));
+  if (values['little-endian']) options.littleEndian = true;
+  if (values['no-delay'] !== undefined) options.noDelay = booleanFlag('no-delay', String(values['no-delay']));
+  if (values['slow-consumer'] !== undefined) options.slowConsumer = values['slow-consumer'] as ServerOptions['slowConsumer'];
+  // The demo echoes each frame exactly as it came on the wire.
+  if (options.framing === 'delimiter') options.keepDelimiter = true;
+  if (options.framing === 'length-prefix') options.keepHeader = true;
+  return { options, quiet: values.quiet === true };
+}
+
+function booleanFlag(name: string, text: string): boolean {
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  throw new FlamingoError('ERR_FLAMINGO_INVALID_OPTION', `--${name} must be true or false; got ${JSON.stringify(text)}`);
 }
 
 function integerFlag(name: string, text: string): number {

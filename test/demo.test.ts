@@ -41,6 +41,26 @@ describe('the echo demo', () => {
     expect(output()).toMatch(/SIGTERM: shutting down\nstopped \(0 bytes abandoned\)/);
   });
 
+  it('takes the framing flags and echoes each frame as it came on the wire, header included', async () => {
+    const { child, output, exited } = run(['--port', '0', '--workers', '1', '--quiet', '--framing', 'length-prefix', '--length-bytes', '2', '--little-endian', '--idle-timeout-ms', '5000']);
+    const deadline = Date.now() + 15_000;
+    let match: RegExpMatchArray | null = null;
+    while (!(match = output().match(/listening on 127\.0\.0\.1:(\d+) .*framing length-prefix/)) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(match).not.toBeNull();
+    const socket = await connect(Number(match![1]));
+    const received = new Received(socket);
+    const frames = Buffer.from([3, 0, 0x61, 0x62, 0x63, 0, 0, 1, 0, 0x7a]);
+    socket.write(frames.subarray(0, 4));
+    socket.write(frames.subarray(4));
+    await received.until(frames.length);
+    expect(received.bytes().equals(frames)).toBe(true);
+    socket.destroy();
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+  });
+
   it('refuses a bad option with its name and exit code 2', async () => {
     const { output, exited } = run(['--port', '70000']);
     expect(await exited).toBe(2);
