@@ -26,6 +26,8 @@ describe('stale and invalid ids', () => {
       const churn = await connectMany(s.port, 500);
       await closeAll(churn);
     }
+    // Every churned slot is back in the free queue before the next connections arrive.
+    await waitFor(() => recorder.closed.size === 1 + 1500, 10_000, 'churn closes');
     const others = await connectMany(s.port, 200);
     const received = others.map((socket) => new Received(socket));
     await waitFor(() => recorder.opened.size === 1 + 1500 + 200, 10_000, 'opens');

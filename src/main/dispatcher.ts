@@ -7,6 +7,7 @@
 import { Doorbell, parkEnd, parkPrepare } from '../shared/doorbell.ts';
 import { RecordKind } from '../shared/records.ts';
 import { RingReader } from '../shared/ring.ts';
+import type { OpenTracker } from './open-tracker.ts';
 
 /** Where drained events go. A view passed to data() is valid only during the call. */
 export interface EventSink {
@@ -26,14 +27,16 @@ export class Dispatcher {
   readonly #readers: RingReader[];
   readonly #bell: Doorbell;
   readonly #sink: EventSink;
+  readonly #tracker: OpenTracker;
   #scheduled = false;
   #parked = false;
   #stopped = false;
 
-  constructor(eventRings: readonly SharedArrayBuffer[], bell: Doorbell, sink: EventSink) {
+  constructor(eventRings: readonly SharedArrayBuffer[], bell: Doorbell, sink: EventSink, tracker: OpenTracker) {
     this.#readers = eventRings.map((storage) => new RingReader(storage));
     this.#bell = bell;
     this.#sink = sink;
+    this.#tracker = tracker;
   }
 
   start(): void {
@@ -61,13 +64,18 @@ export class Dispatcher {
         try {
           switch (reader.kind) {
             case RecordKind.OPEN:
+              this.#tracker.opened(reader.id);
               sink.open(reader.id, reader);
               break;
             case RecordKind.DATA:
               sink.data(reader.id, reader.bytes.subarray(reader.offset, reader.offset + reader.length));
               break;
             case RecordKind.CLOSE:
+              this.#tracker.closed(reader.id);
               sink.close(reader.id, reader.aux);
+              break;
+            case RecordKind.WORKER_EXIT:
+              this.#tracker.workerExited(reader.aux, sink.close);
               break;
           }
         } catch (error) {

@@ -18,6 +18,7 @@ import { FlamingoError } from '../shared/errors.ts';
 import { closeReasonName, RecordKind, type CloseReason } from '../shared/records.ts';
 import { RingReader } from '../shared/ring.ts';
 import { CommandSender, type CommandTarget } from './command-sender.ts';
+import { OpenTracker } from './open-tracker.ts';
 import { type OpenInfo, copyBytes, decodeOpen } from './decode.ts';
 import { type CloseEvent, type DataEvent, type OpenEvent, PullKind, PullQueues } from './pull-queues.ts';
 
@@ -26,7 +27,7 @@ export interface PipelineHandle {
   node: number;
   commandTargets: CommandTarget[];
   /** Present when this pipeline consumes the server's events. */
-  events: { rings: SharedArrayBuffer[]; bell: SharedArrayBuffer } | null;
+  events: { rings: SharedArrayBuffer[]; bell: SharedArrayBuffer; slotsPerWorker: number; stats: SharedArrayBuffer[] } | null;
 }
 
 export type PipelineEvent =
@@ -43,6 +44,9 @@ export class Pipeline {
   readonly #readers: RingReader[];
   readonly #bell: Doorbell | undefined;
   readonly #queues = new PullQueues(Infinity, Infinity);
+  readonly #tracker: OpenTracker | undefined;
+  /** Closes made up for a dead worker's connections, handed out before the ring's next record. */
+  readonly #exitCloses: number[] = [];
   #current: RingReader | undefined;
   #next = 0;
 
@@ -50,6 +54,10 @@ export class Pipeline {
     this.#sender = new CommandSender(handle.commandTargets, handle.node, true);
     this.#readers = handle.events?.rings.map((storage) => new RingReader(storage)) ?? [];
     this.#bell = handle.events ? new Doorbell(handle.events.bell) : undefined;
+    const events = handle.events;
+    this.#tracker = events
+      ? new OpenTracker(events.rings.length, events.slotsPerWorker, events.stats.map((s) => new Float64Array(s)))
+      : undefined;
   }
 
   send(id: number, data: Uint8Array | string): boolean {
@@ -74,6 +82,8 @@ export class Pipeline {
    * or once the server has shut down and every event was returned.
    */
   next(timeoutMs = Infinity): PipelineEvent | null {
+    const exited = this.#exitCloses.shift();
+    if (exited !== undefined) return { type: 'close', id: exited, reason: 'worker-exit' };
     const reader = this.#take(timeoutMs);
     if (reader === undefined) return null;
     switch (reader.kind) {
@@ -103,6 +113,11 @@ export class Pipeline {
     for (;;) {
       const value = this.#queues.tryTake(kind);
       if (value !== undefined) return value;
+      const exited = this.#exitCloses.shift();
+      if (exited !== undefined) {
+        this.#queues.deliver(PullKind.CLOSE, exited, { id: exited, reason: 'worker-exit' });
+        continue;
+      }
       const reader = this.#take(Math.max(0, deadline - performance.now()));
       if (reader === undefined) return null;
       const id = reader.id;
@@ -132,6 +147,22 @@ export class Pipeline {
         if (reader.peek()) {
           this.#next = (this.#next + i + 1) % this.#readers.length;
           this.#current = reader;
+          if (reader.kind === RecordKind.OPEN) this.#tracker!.opened(reader.id);
+          else if (reader.kind === RecordKind.CLOSE) this.#tracker!.closed(reader.id);
+          else if (reader.kind === RecordKind.WORKER_EXIT) {
+            // Turn the marker into one close per id the dead worker held.
+            this.#tracker!.workerExited(reader.aux, (id) => this.#exitCloses.push(id));
+            reader.advance();
+            reader.release();
+            this.#current = undefined;
+            const exited = this.#exitCloses.shift();
+            if (exited === undefined) {
+              i = -1;
+              continue;
+            }
+            this.#exitCloses.unshift(exited);
+            return undefined;
+          }
           return reader;
         }
       }

@@ -3,23 +3,21 @@
 // queues) and the command sender (sends to command rings).
 
 import { EventEmitter } from 'node:events';
-import { Worker } from 'node:worker_threads';
-import { SLOT_OPEN, type ShutdownReport, type WorkerApi, type WorkerInit } from '../shared/control.ts';
+import type { ShutdownReport } from '../shared/control.ts';
 import { Doorbell, createDoorbellStorage } from '../shared/doorbell.ts';
 import { FlamingoError } from '../shared/errors.ts';
 import { encodeLengthPrefixed } from '../shared/length-prefix.ts';
 import { type ResolvedOptions, type ServerOptions, resolveOptions } from '../shared/options.ts';
 import { type CloseReason, closeReasonName } from '../shared/records.ts';
-import { createRingStorage, type RingReader } from '../shared/ring.ts';
-import { type Remote, nodeEndpoint, releaseProxy, wrap } from '../shared/rpc.ts';
-import { STAT_FIELDS, type WorkerStats, createStatsStorage, readStats } from '../shared/stats.ts';
+import type { RingReader } from '../shared/ring.ts';
+import { type WorkerStats, readStats } from '../shared/stats.ts';
 import { CommandSender, type CommandTarget } from './command-sender.ts';
 import { type OpenInfo, copyBytes, decodeOpen } from './decode.ts';
 import { Dispatcher, type EventSink } from './dispatcher.ts';
+import { OpenTracker } from './open-tracker.ts';
+import { Supervisor } from './supervisor.ts';
 import type { PipelineHandle } from './pipeline.ts';
 import { type CloseEvent, type DataEvent, type OpenEvent, PullKind, PullQueues } from './pull-queues.ts';
-
-const workerUrl = new URL(`../worker/io-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
 /** Events of a kind nobody listens to or has pulled yet are kept up to this many, then dropped and counted. */
 const UNCONSUMED_LIMIT = 100_000;
@@ -32,6 +30,8 @@ export interface ServerEvents {
   close: [id: number, reason: CloseReason];
   drain: [];
   error: [error: unknown];
+  /** An I/O worker's thread died; its connections closed with 'worker-exit' and a replacement is starting. */
+  workerExit: [worker: number, error: unknown];
   newListener: [event: string | symbol, listener: unknown];
   removeListener: [event: string | symbol, listener: unknown];
 }
@@ -53,15 +53,9 @@ export interface ServerStats {
   staleSends: number;
   droppedSends: number;
   pausedReads: number;
+  workerRestarts: number;
   droppedUnconsumedEvents: number;
   workers: WorkerStats[];
-}
-
-interface WorkerHandle {
-  thread: Worker;
-  api: Remote<WorkerApi>;
-  init: WorkerInit;
-  stats: Float64Array;
 }
 
 /** Starts a server and resolves once every I/O worker listens. */
@@ -74,10 +68,8 @@ export async function listen(options?: ServerOptions): Promise<Server> {
 
 export class Server extends EventEmitter<ServerEvents> {
   readonly options: Readonly<ResolvedOptions>;
-  #port = 0;
-  readonly #workers: WorkerHandle[] = [];
   readonly #consumerBell = new Doorbell(createDoorbellStorage());
-  readonly #admission = new SharedArrayBuffer(64);
+  readonly #supervisor: Supervisor;
   readonly #pull = new PullQueues(UNCONSUMED_LIMIT, PULL_DATA_LIMIT);
   #sender: CommandSender | undefined;
   #dispatcher: Dispatcher | undefined;
@@ -90,58 +82,43 @@ export class Server extends EventEmitter<ServerEvents> {
   constructor(options: ResolvedOptions) {
     super();
     this.options = options;
+    this.#supervisor = new Supervisor(options, this.#consumerBell, (index, error) => this.emit('workerExit', index, error));
     this.on('newListener', (event) => this.#listenersChanged(event, 1));
     this.on('removeListener', (event) => this.#listenersChanged(event, 0));
   }
 
   /** The port every worker listens on. */
   get port(): number {
-    return this.#port;
+    return this.#supervisor.port;
   }
 
   get workerCount(): number {
-    return this.#workers.length;
+    return this.options.workers;
   }
 
   /** @internal */
   async start(): Promise<void> {
     const o = this.options;
-    for (let index = 0; index < o.workers; index++) {
-      const init: WorkerInit = {
-        index,
-        options: o,
-        eventRing: createRingStorage(o.eventRingBytes),
-        consumerBell: this.#consumerBell.storage,
-        commandBell: createDoorbellStorage(),
-        commandRings: [createRingStorage(o.commandRingBytes)],
-        slotStates: new SharedArrayBuffer(o.maxConnectionsPerWorker * 4),
-        stats: createStatsStorage(),
-        admission: this.#admission,
-      };
-      const thread = new Worker(workerUrl, { workerData: init, name: `flamingo-io-${index}` });
-      thread.on('error', (error) => this.#workerFailed(index, error));
-      const api = wrap<WorkerApi>(nodeEndpoint(thread as never));
-      this.#workers.push({ thread, api, init, stats: new Float64Array(init.stats, 0, STAT_FIELDS) });
-    }
+    const supervisor = this.#supervisor;
+    const started = supervisor.start();
+    const workers = supervisor.workers;
     this.#sender = new CommandSender(
-      this.#workers.map((w) => ({ ring: w.init.commandRings[0]!, workerBell: w.init.commandBell })),
+      workers.map((w) => ({ ring: w.init.commandRings[0]!, workerBell: w.init.commandBell })),
       o.node,
       false,
     );
     this.#sender.onDrain = () => this.emit('drain');
     if (o.consumer === 'main') {
-      this.#dispatcher = new Dispatcher(this.#workers.map((w) => w.init.eventRing), this.#consumerBell, this.#sink);
+      const tracker = new OpenTracker(o.workers, o.maxConnectionsPerWorker, workers.map((w) => w.stats));
+      this.#dispatcher = new Dispatcher(workers.map((w) => w.init.eventRing), this.#consumerBell, this.#sink, tracker);
       this.#pull.onSpace = () => this.#dispatcher?.kick();
       this.#dispatcher.start();
     }
     try {
-      // The first worker picks the port when 0 was asked for; the others join it.
-      this.#port = await this.#workers[0]!.api.listen(o.port);
-      await Promise.all(this.#workers.slice(1).map((w) => w.api.listen(this.#port)));
+      await started;
     } catch (error) {
-      await this.#terminateAll();
-      const message = error instanceof Error ? error.message : String(error);
-      throw new FlamingoError('ERR_FLAMINGO_LISTEN', `cannot listen on ${o.host}:${o.port}: ${message}`);
+      this.#dispatcher?.stop();
+      throw error;
     }
     this.#state = 'running';
   }
@@ -207,22 +184,26 @@ export class Server extends EventEmitter<ServerEvents> {
       if (this.#externalTaken) throw new FlamingoError('ERR_FLAMINGO_CONSUMER', 'the event consumer pipeline was handed out already');
       this.#externalTaken = true;
     }
-    const targets: CommandTarget[] = [];
-    for (const worker of this.#workers) {
-      const ring = createRingStorage(this.options.commandRingBytes);
-      await worker.api.addCommandRing(ring);
-      targets.push({ ring, workerBell: worker.init.commandBell });
-    }
+    const workers = this.#supervisor.workers;
+    const rings = await this.#supervisor.addCommandRings();
+    const targets: CommandTarget[] = rings.map((ring, index) => ({ ring, workerBell: workers[index]!.init.commandBell }));
     return {
       node: this.options.node,
       commandTargets: targets,
-      events: consume ? { rings: this.#workers.map((w) => w.init.eventRing), bell: this.#consumerBell.storage } : null,
+      events: consume
+        ? {
+            rings: workers.map((w) => w.init.eventRing),
+            bell: this.#consumerBell.storage,
+            slotsPerWorker: this.options.maxConnectionsPerWorker,
+            stats: workers.map((w) => w.init.stats),
+          }
+        : null,
     };
   }
 
   /** A snapshot of every worker's counters, read from shared memory. */
   stats(): ServerStats {
-    const workers = this.#workers.map((w, i) => readStats(i, w.stats));
+    const workers = this.#supervisor.workers.map((w, i) => readStats(i, w.stats));
     const sum = (pick: (s: WorkerStats) => number): number => workers.reduce((total, s) => total + pick(s), 0);
     const closed = {} as Record<CloseReason, number>;
     for (const s of workers) {
@@ -240,6 +221,7 @@ export class Server extends EventEmitter<ServerEvents> {
       staleSends: sum((s) => s.staleSends),
       droppedSends: sum((s) => s.droppedSends),
       pausedReads: sum((s) => s.pausedReads),
+      workerRestarts: sum((s) => s.restarts),
       droppedUnconsumedEvents: this.#pull.dropped,
       workers,
     };
@@ -260,29 +242,25 @@ export class Server extends EventEmitter<ServerEvents> {
 
   async #runShutdown(drainMs: number): Promise<ShutdownReport> {
     this.#state = 'closing';
-    await Promise.all(this.#workers.map((w) => w.api.stopAccepting()));
+    await this.#supervisor.stopAccepting();
     const sender = this.#sender!;
     sender.publish();
     if (sender.queuedCommands > 0) await new Promise<void>((resolve) => this.once('drain', () => resolve()));
-    const reports = await Promise.all(this.#workers.map((w) => w.api.shutdown(drainMs)));
+    const reports = await this.#supervisor.shutdown(drainMs);
     // Every close record is published before a worker's shutdown resolves.
     this.#dispatcher?.drain();
     this.#dispatcher?.stop();
     this.#consumerBell.end();
     sender.close();
-    await this.#terminateAll();
+    await this.#supervisor.terminateAll();
     this.#state = 'closed';
     return { abandonedBytes: reports.reduce((total, r) => total + r.abandonedBytes, 0) };
   }
 
-  async #terminateAll(): Promise<void> {
-    this.#dispatcher?.stop();
-    await Promise.all(
-      this.#workers.map(async (w) => {
-        w.api[releaseProxy]();
-        await w.thread.terminate();
-      }),
-    );
+  /** @internal Test hooks: fail a worker the ways a real one can die. */
+  get faults(): { crash(worker: number): void; terminate(worker: number): Promise<void> } {
+    const supervisor = this.#supervisor;
+    return { crash: (worker) => supervisor.crash(worker), terminate: (worker) => supervisor.terminate(worker) };
   }
 
   #commands(): CommandSender {
@@ -307,12 +285,6 @@ export class Server extends EventEmitter<ServerEvents> {
       this.#listening[kind] = this.listenerCount(event) > 0;
     });
     if (added) this.#listening[kind] = true;
-  }
-
-  #workerFailed(index: number, error: unknown): void {
-    if (this.#state === 'closing' || this.#state === 'closed') return;
-    const open = new Uint32Array(this.#workers[index]!.init.slotStates).reduce((n, s) => n + (s & SLOT_OPEN ? 1 : 0), 0);
-    this.emit('error', new FlamingoError('ERR_FLAMINGO_LISTEN', `I/O worker ${index} failed with ${open} connections open: ${String(error)}`));
   }
 
   readonly #sink: EventSink = {

@@ -19,7 +19,7 @@ export interface WorkerInit {
   slotStates: SharedArrayBuffer;
   /** Counters, see stats.ts. */
   stats: SharedArrayBuffer;
-  /** Int32 word 0: connections open on all workers, for the maxConnections cap. */
+  /** Admission words, see ADMISSION_WORDS in stats.ts. */
   admission: SharedArrayBuffer;
 }
 
@@ -41,4 +41,6 @@ export interface WorkerApi {
   stopAccepting(): Promise<void>;
   /** Delivers accepted sends, closes every connection with 'shutdown', and resolves once every close is published. */
   shutdown(drainMs: number): Promise<ShutdownReport>;
+  /** Test hook: throws an uncaught exception in the worker on its next turn. */
+  injectFault(): void;
 }

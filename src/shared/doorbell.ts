@@ -45,9 +45,14 @@ export class Doorbell {
     return Atomics.load(this.#words, BELL);
   }
 
-  /** Resolves once the bell no longer reads `value`. Does not keep an event loop alive. */
-  waitAsync(value: number, timeoutMs = Infinity): Promise<unknown> {
-    const result = Atomics.waitAsync(this.#words, BELL, value, timeoutMs);
+  /**
+   * Resolves once the bell no longer reads `value`. Does not keep an event
+   * loop alive. No timeout on purpose: Node keeps a timer for every timed
+   * waitAsync until it expires, even after a wake-up, and a park path with
+   * timeouts stalled for seconds in the ring benchmark.
+   */
+  waitAsync(value: number): Promise<unknown> {
+    const result = Atomics.waitAsync(this.#words, BELL, value);
     return result.async ? result.value : Promise.resolve();
   }
 

@@ -30,6 +30,8 @@ export const RecordKind = {
   OPEN: 1,
   DATA: 2,
   CLOSE: 3,
+  /** Written by the supervisor after a worker died: aux = worker index. Every id of that worker still open closes with 'worker-exit'. */
+  WORKER_EXIT: 4,
   // Commands, producer to worker.
   SEND: 16,
   SEND_MANY: 17,

@@ -19,12 +19,23 @@ export const StatField = {
   SLOT_HIGH_WATER: 10,
   /** Sends dropped by the slowConsumer 'drop' policy. */
   DROPPED_SENDS: 11,
+  /** Most bytes the worker held in its stash while its event ring was full. */
+  STASH_HIGH_WATER: 12,
+  /** Times this worker index was restarted after its thread died (written by the supervisor). */
+  RESTARTS: 13,
   /** CLOSED_BASE + close code: connections closed for that reason. */
   CLOSED_BASE: 16,
 } as const;
 
 export const STAT_FIELDS = StatField.CLOSED_BASE + CLOSE_REASONS.length;
 export const STATS_BYTES = STAT_FIELDS * 8;
+
+/**
+ * The admission words shared by every worker: word 0 counts connections
+ * open on all workers (for maxConnections), word 1 + i those of worker i,
+ * so the supervisor can give a dead worker's places back.
+ */
+export const ADMISSION_WORDS = 1 + 64;
 
 export function createStatsStorage(): SharedArrayBuffer {
   return new SharedArrayBuffer(STATS_BYTES);
@@ -44,6 +55,8 @@ export interface WorkerStats {
   droppedSends: number;
   pausedReads: number;
   eventRingHighWater: number;
+  stashHighWater: number;
+  restarts: number;
 }
 
 export function readStats(worker: number, counters: Float64Array): WorkerStats {
@@ -65,5 +78,7 @@ export function readStats(worker: number, counters: Float64Array): WorkerStats {
     droppedSends: counters[StatField.DROPPED_SENDS]!,
     pausedReads: counters[StatField.PAUSED_READS]!,
     eventRingHighWater: counters[StatField.EVENT_RING_HIGH_WATER]!,
+    stashHighWater: counters[StatField.STASH_HIGH_WATER]!,
+    restarts: counters[StatField.RESTARTS]!,
   };
 }

@@ -2,8 +2,12 @@
 // when it is full they wait, in order, in a stash, and the sockets whose
 // data is stashed stop reading, so TCP flow control pushes back on their
 // clients instead of the worker buffering without bound. Once the stash is
-// empty again, those sockets resume. Each stashed socket adds at most the
-// frames of one read before it pauses.
+// empty again, those sockets resume.
+//
+// The stash's bound: each socket adds at most the frames of one read before
+// it pauses, and once the stash holds more than `stashLimit` bytes the
+// worker pauses every socket (onOverLimit), so no further read happens:
+// the stash never holds more than stashLimit plus one read (64 KiB).
 //
 // Records are published once per turn of the worker's event loop (a
 // microtask after the callback that wrote them), so the records of one
@@ -35,6 +39,9 @@ export class EventOutbox {
   readonly #stats: Float64Array;
   readonly #stash: StashedEvent[] = [];
   #stashHead = 0;
+  #stashBytes = 0;
+  readonly #stashLimit: number;
+  readonly #onOverLimit: () => void;
   #publishScheduled = false;
   #waiting = false;
   readonly #afterPublish: () => void;
@@ -46,11 +53,18 @@ export class EventOutbox {
    * rings there); `onResume` runs when a stash has drained and paused
    * sockets may read again.
    */
-  constructor(ring: RingWriter, stats: Float64Array, afterPublish: () => void, onResume: () => void) {
+  constructor(
+    ring: RingWriter,
+    stats: Float64Array,
+    stashLimit: number,
+    hooks: { afterPublish: () => void; onResume: () => void; onOverLimit: () => void },
+  ) {
     this.#ring = ring;
     this.#stats = stats;
-    this.#afterPublish = afterPublish;
-    this.#onResume = onResume;
+    this.#stashLimit = stashLimit;
+    this.#afterPublish = hooks.afterPublish;
+    this.#onResume = hooks.onResume;
+    this.#onOverLimit = hooks.onOverLimit;
   }
 
   /** True while events wait for ring space: new data must be stashed too, and its socket paused. */
@@ -120,6 +134,10 @@ export class EventOutbox {
 
   #stashEvent(kind: number, aux: number, id: number, payload: Uint8Array): void {
     this.#stash.push({ kind, aux, id, payload });
+    const before = this.#stashBytes;
+    this.#stashBytes += payload.length;
+    if (this.#stashBytes > this.#stats[StatField.STASH_HIGH_WATER]!) this.#stats[StatField.STASH_HIGH_WATER] = this.#stashBytes;
+    if (before <= this.#stashLimit && this.#stashBytes > this.#stashLimit) this.#onOverLimit();
     if (!this.#waiting) this.#waitForSpace();
   }
 
@@ -143,6 +161,7 @@ export class EventOutbox {
       const offset = this.#ring.write(event.kind, 0, event.aux, event.id, event.payload.length);
       if (offset < 0) break;
       this.#ring.bytes.set(event.payload, offset);
+      this.#stashBytes -= event.payload.length;
       stash[this.#stashHead++] = undefined as unknown as StashedEvent;
     }
     this.#ring.publish();

@@ -28,16 +28,16 @@ type SlottedSocket = Socket & { [kSlot]: number };
 const init = workerData as WorkerInit;
 const options = init.options;
 const stats = new Float64Array(init.stats);
-const admission = new Int32Array(init.admission, 0, 1);
+const admission = new Int32Array(init.admission);
+const ownAdmission = 1 + init.index;
 const table = new ConnectionTable(init.slotStates, options.maxConnectionsPerWorker);
 const pausedSlots: number[] = [];
 const commands = new CommandInbox(new Doorbell(init.commandBell), table, stats, { write, close: closeLocal });
-const outbox = new EventOutbox(
-  new RingWriter(init.eventRing, new Doorbell(init.consumerBell)),
-  stats,
-  () => commands.poll(),
-  resumePaused,
-);
+const outbox = new EventOutbox(new RingWriter(init.eventRing, new Doorbell(init.consumerBell)), stats, options.eventRingBytes, {
+  afterPublish: () => commands.poll(),
+  onResume: resumePaused,
+  onOverLimit: pauseAll,
+});
 const framer: Framer = createFramer(options.framing, options.maxFrameBytes, onFrame);
 const buffersFrames = options.framing.kind !== 'raw';
 const wheel =
@@ -57,7 +57,7 @@ function onConnection(raw: Socket): void {
   }
   const slot = table.allocate(socket);
   if (slot < 0) {
-    Atomics.sub(admission, 0, 1);
+    release();
     reject(socket);
     return;
   }
@@ -79,9 +79,15 @@ function onConnection(raw: Socket): void {
 
 /** Takes a place under the server-wide maxConnections cap, shared by every worker. */
 function admit(): boolean {
+  Atomics.add(admission, ownAdmission, 1);
   if (Atomics.add(admission, 0, 1) < options.maxConnections) return true;
-  Atomics.sub(admission, 0, 1);
+  release();
   return false;
+}
+
+function release(): void {
+  Atomics.sub(admission, 0, 1);
+  Atomics.sub(admission, ownAdmission, 1);
 }
 
 /** A connection over a limit: accepted, closed at once, counted, never delivered. */
@@ -105,13 +111,22 @@ function onSocketData(this: SlottedSocket, chunk: Buffer): void {
 
 function onFrame(slot: number, frame: Uint8Array): void {
   stats[StatField.FRAMES_IN]!++;
-  if (outbox.data(table.ids[slot]!, frame)) return;
   // The event ring is full: this socket stops reading until it drains.
-  if ((table.flags[slot]! & SlotFlag.PAUSED_BY_RING) === 0) {
-    table.flags[slot]! |= SlotFlag.PAUSED_BY_RING;
-    table.sockets[slot]!.pause();
-    pausedSlots.push(slot);
-    stats[StatField.PAUSED_READS]!++;
+  if (!outbox.data(table.ids[slot]!, frame)) pauseSlot(slot);
+}
+
+function pauseSlot(slot: number): void {
+  if ((table.flags[slot]! & SlotFlag.PAUSED_BY_RING) !== 0) return;
+  table.flags[slot]! |= SlotFlag.PAUSED_BY_RING;
+  table.sockets[slot]!.pause();
+  pausedSlots.push(slot);
+  stats[StatField.PAUSED_READS]!++;
+}
+
+/** The stash is over its limit: no socket of this worker may read until it drains. */
+function pauseAll(): void {
+  for (let slot = 0; slot < table.highWater; slot++) {
+    if (table.sockets[slot] !== undefined) pauseSlot(slot);
   }
 }
 
@@ -173,7 +188,7 @@ function onSocketClose(this: SlottedSocket): void {
   wheel?.remove(slot);
   outbox.close(table.ids[slot]!, code);
   table.release(slot);
-  Atomics.sub(admission, 0, 1);
+  release();
   stats[StatField.CLOSED_BASE + code]!++;
   stats[StatField.OPEN_NOW] = table.open;
   if (table.open === 0 && allClosed !== undefined) allClosed();
@@ -245,5 +260,12 @@ const api: WorkerApi = {
   addCommandRing: (storage) => commands.add(storage),
   stopAccepting,
   shutdown,
+  injectFault: () => {
+    setImmediate(() => {
+      throw new Error(`fault injected into I/O worker ${init.index}`);
+    });
+  },
 };
+// A replacement worker starts with no connections of its own.
+stats[StatField.OPEN_NOW] = 0;
 expose(api, nodeEndpoint(parentPort!));

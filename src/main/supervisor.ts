@@ -1,0 +1,186 @@
+// The supervisor: starts the I/O workers, keeps them listening on one port,
+// and replaces a worker whose thread dies.
+//
+// A dead worker cannot report its own connections, so the supervisor takes
+// over as the producer of its event ring (the only producer now that the
+// thread is gone) and appends one WORKER_EXIT record after whatever the
+// worker published. The consumer, which tracks the ids it saw open, closes
+// each of that worker's ids with 'worker-exit' when it reaches the record.
+// Then a replacement starts on the same shared memory: same rings (so
+// producers and the consumer carry on unchanged, and commands for the dead
+// ids are counted as stale), same slot generations (so no new id repeats a
+// dead one), and it joins the same port with reusePort.
+
+import { Worker } from 'node:worker_threads';
+import type { WorkerApi, WorkerInit, ShutdownReport } from '../shared/control.ts';
+import { Doorbell, createDoorbellStorage } from '../shared/doorbell.ts';
+import { FlamingoError } from '../shared/errors.ts';
+import type { ResolvedOptions } from '../shared/options.ts';
+import { RecordKind } from '../shared/records.ts';
+import { RingWriter, createRingStorage } from '../shared/ring.ts';
+import { type Remote, nodeEndpoint, releaseProxy, wrap } from '../shared/rpc.ts';
+import { ADMISSION_WORDS, STAT_FIELDS, StatField, createStatsStorage } from '../shared/stats.ts';
+
+const workerUrl = new URL(`../worker/io-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+
+/** A worker that dies within this long of starting is restarted after a growing delay. */
+const STABLE_AFTER_MS = 10_000;
+const MAX_RESTART_DELAY_MS = 30_000;
+
+export interface WorkerHandle {
+  thread: Worker;
+  api: Remote<WorkerApi>;
+  init: WorkerInit;
+  stats: Float64Array;
+  startedAt: number;
+  quickDeaths: number;
+  alive: boolean;
+}
+
+export class Supervisor {
+  readonly workers: WorkerHandle[] = [];
+  port = 0;
+  readonly #options: ResolvedOptions;
+  readonly #consumerBell: Doorbell;
+  readonly #admission: Int32Array;
+  readonly #admissionStorage = new SharedArrayBuffer(ADMISSION_WORDS * 4);
+  #stopping = false;
+  readonly #onExit: (index: number, error: unknown) => void;
+
+  constructor(options: ResolvedOptions, consumerBell: Doorbell, onExit: (index: number, error: unknown) => void) {
+    this.#options = options;
+    this.#consumerBell = consumerBell;
+    this.#admission = new Int32Array(this.#admissionStorage);
+    this.#onExit = onExit;
+  }
+
+  async start(): Promise<void> {
+    const o = this.#options;
+    for (let index = 0; index < o.workers; index++) {
+      this.#spawn({
+        index,
+        options: o,
+        eventRing: createRingStorage(o.eventRingBytes),
+        consumerBell: this.#consumerBell.storage,
+        commandBell: createDoorbellStorage(),
+        commandRings: [createRingStorage(o.commandRingBytes)],
+        slotStates: new SharedArrayBuffer(o.maxConnectionsPerWorker * 4),
+        stats: createStatsStorage(),
+        admission: this.#admissionStorage,
+      });
+    }
+    try {
+      // The first worker picks the port when 0 was asked for; the others join it.
+      this.port = await this.workers[0]!.api.listen(o.port);
+      await Promise.all(this.workers.slice(1).map((w) => w.api.listen(this.port)));
+    } catch (error) {
+      await this.terminateAll();
+      const message = error instanceof Error ? error.message : String(error);
+      throw new FlamingoError('ERR_FLAMINGO_LISTEN', `cannot listen on ${o.host}:${o.port}: ${message}`);
+    }
+  }
+
+  /** Gives every worker another producer's command ring; returns them in worker order. */
+  async addCommandRings(): Promise<SharedArrayBuffer[]> {
+    const rings = this.workers.map(() => createRingStorage(this.#options.commandRingBytes));
+    await Promise.all(
+      this.workers.map(async (worker, index) => {
+        // Kept in the init data too, so a replacement worker adopts it.
+        worker.init.commandRings.push(rings[index]!);
+        await worker.api.addCommandRing(rings[index]!);
+      }),
+    );
+    return rings;
+  }
+
+  async stopAccepting(): Promise<void> {
+    this.#stopping = true;
+    await Promise.all(this.workers.filter((w) => w.alive).map((w) => w.api.stopAccepting()));
+  }
+
+  async shutdown(drainMs: number): Promise<ShutdownReport[]> {
+    this.#stopping = true;
+    return Promise.all(this.workers.filter((w) => w.alive).map((w) => w.api.shutdown(drainMs)));
+  }
+
+  async terminateAll(): Promise<void> {
+    this.#stopping = true;
+    await Promise.all(
+      this.workers.map(async (w) => {
+        w.api[releaseProxy]();
+        await w.thread.terminate();
+      }),
+    );
+  }
+
+  /** Test hook: makes worker `index` throw an uncaught exception. */
+  crash(index: number): void {
+    void this.workers[index]!.api.injectFault().catch(() => {});
+  }
+
+  /** Test hook: terminates worker `index`'s thread from outside. */
+  async terminate(index: number): Promise<void> {
+    await this.workers[index]!.thread.terminate();
+  }
+
+  #spawn(init: WorkerInit): WorkerHandle {
+    const thread = new Worker(workerUrl, { workerData: init, name: `flamingo-io-${init.index}` });
+    const previous = this.workers[init.index];
+    const handle: WorkerHandle = {
+      thread,
+      api: wrap<WorkerApi>(nodeEndpoint(thread as never)),
+      init,
+      stats: new Float64Array(init.stats, 0, STAT_FIELDS),
+      startedAt: performance.now(),
+      quickDeaths: previous?.quickDeaths ?? 0,
+      alive: true,
+    };
+    let failure: unknown;
+    thread.on('error', (error) => {
+      failure = error;
+    });
+    thread.once('exit', (code) => {
+      handle.alive = false;
+      if (this.#stopping) return;
+      void this.#recover(handle, failure ?? new Error(`I/O worker ${init.index} exited with code ${code}`));
+    });
+    this.workers[init.index] = handle;
+    return handle;
+  }
+
+  async #recover(dead: WorkerHandle, error: unknown): Promise<void> {
+    const index = dead.init.index;
+    dead.api[releaseProxy]();
+    // Its connections died with its thread: give their places back.
+    Atomics.sub(this.#admission, 0, Atomics.exchange(this.#admission, 1 + index, 0));
+    dead.stats[StatField.OPEN_NOW] = 0;
+    dead.stats[StatField.RESTARTS]!++;
+    await this.#appendWorkerExit(dead.init);
+    this.#onExit(index, error);
+    if (this.#stopping) return;
+    const quick = performance.now() - dead.startedAt < STABLE_AFTER_MS;
+    const deaths = quick ? dead.quickDeaths + 1 : 0;
+    const delay = deaths === 0 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 100 * 2 ** (deaths - 1));
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay).unref());
+    if (this.#stopping) return;
+    const replacement = this.#spawn(dead.init);
+    replacement.quickDeaths = deaths;
+    try {
+      await replacement.api.listen(this.port);
+    } catch {
+      // Its exit handler schedules the next attempt.
+      void replacement.thread.terminate();
+    }
+  }
+
+  /** Writes WORKER_EXIT into the dead worker's event ring, waiting for space if the consumer lags. */
+  async #appendWorkerExit(init: WorkerInit): Promise<void> {
+    const ring = new RingWriter(init.eventRing, this.#consumerBell);
+    for (;;) {
+      if (ring.write(RecordKind.WORKER_EXIT, 0, init.index, 0, 0) >= 0) break;
+      const bell = ring.armSpaceWait(0);
+      if (bell >= 0) await ring.waitForSpace(bell);
+    }
+    ring.publish();
+  }
+}
