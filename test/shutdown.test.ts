@@ -29,3 +29,28 @@ describe('shutdown', () => {
     expect(result.abandoned).toBe(0);
   });
 });
+
+describe('shutdown past drainMs', () => {
+  it('closes a connection whose client never reads once drainMs runs out, and reports the abandoned bytes', async () => {
+    const { listen } = await import('../src/main/index.ts');
+    const { connect, waitFor } = await import('./helpers/clients.ts');
+    const server = await listen({ port: 0, workers: 1, maxBufferedBytes: 64 * 1024 * 1024 });
+    const ids: number[] = [];
+    const reasons: string[] = [];
+    server.on('open', (id) => ids.push(id));
+    server.on('close', (_id, reason) => reasons.push(reason));
+    const sleeper = await connect(server.port);
+    sleeper.pause();
+    sleeper.on('error', () => {});
+    await waitFor(() => ids.length === 1, 5000, 'open');
+    for (let i = 0; i < 64; i++) server.send(ids[0]!, Buffer.alloc(256 * 1024, 3));
+    await waitFor(() => server.stats().bytesOut === 64 * 256 * 1024, 10_000, 'the sends to reach the socket');
+    const started = performance.now();
+    const report = await server.shutdown({ drainMs: 300 });
+    const took = performance.now() - started;
+    expect(report.abandonedBytes).toBeGreaterThan(0);
+    expect(took).toBeGreaterThanOrEqual(250);
+    expect(reasons).toEqual(['shutdown']);
+    sleeper.destroy();
+  });
+});

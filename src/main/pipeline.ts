@@ -35,6 +35,9 @@ export type PipelineEvent =
   | { type: 'data'; id: number; data: Uint8Array }
   | { type: 'close'; id: number; reason: CloseReason };
 
+/** #take's answer when a dead worker's closes are ready to hand out. */
+const EXITED = Symbol('exited');
+
 export function openPipeline(handle: PipelineHandle): Pipeline {
   return new Pipeline(handle);
 }
@@ -82,9 +85,8 @@ export class Pipeline {
    * or once the server has shut down and every event was returned.
    */
   next(timeoutMs = Infinity): PipelineEvent | null {
-    const exited = this.#exitCloses.shift();
-    if (exited !== undefined) return { type: 'close', id: exited, reason: 'worker-exit' };
-    const reader = this.#take(timeoutMs);
+    const reader = this.#exitCloses.length > 0 ? EXITED : this.#take(timeoutMs);
+    if (reader === EXITED) return { type: 'close', id: this.#exitCloses.shift()!, reason: 'worker-exit' };
     if (reader === undefined) return null;
     switch (reader.kind) {
       case RecordKind.OPEN:
@@ -120,6 +122,7 @@ export class Pipeline {
       }
       const reader = this.#take(Math.max(0, deadline - performance.now()));
       if (reader === undefined) return null;
+      if (reader === EXITED) continue;
       const id = reader.id;
       if (reader.kind === RecordKind.OPEN) this.#queues.deliver(PullKind.OPEN, id, { id, ...decodeOpen(reader) });
       else if (reader.kind === RecordKind.DATA) this.#queues.deliver(PullKind.DATA, id, { id, data: copyBytes(reader.payload()) });
@@ -127,8 +130,11 @@ export class Pipeline {
     }
   }
 
-  /** Moves to the next record, waiting for one; undefined on timeout or end. */
-  #take(timeoutMs: number): RingReader | undefined {
+  /**
+   * Moves to the next record, waiting for one; undefined on timeout or end,
+   * EXITED when a dead worker's closes were queued in #exitCloses.
+   */
+  #take(timeoutMs: number): RingReader | typeof EXITED | undefined {
     this.#sender.publish();
     if (this.#current !== undefined) {
       this.#current.advance();
@@ -155,13 +161,9 @@ export class Pipeline {
             reader.advance();
             reader.release();
             this.#current = undefined;
-            const exited = this.#exitCloses.shift();
-            if (exited === undefined) {
-              i = -1;
-              continue;
-            }
-            this.#exitCloses.unshift(exited);
-            return undefined;
+            if (this.#exitCloses.length > 0) return EXITED;
+            i = -1;
+            continue;
           }
           return reader;
         }

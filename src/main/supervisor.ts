@@ -35,6 +35,7 @@ export interface WorkerHandle {
   startedAt: number;
   quickDeaths: number;
   alive: boolean;
+  released: boolean;
 }
 
 export class Supervisor {
@@ -107,7 +108,7 @@ export class Supervisor {
     this.#stopping = true;
     await Promise.all(
       this.workers.map(async (w) => {
-        w.api[releaseProxy]();
+        this.#release(w);
         await w.thread.terminate();
       }),
     );
@@ -134,6 +135,7 @@ export class Supervisor {
       startedAt: performance.now(),
       quickDeaths: previous?.quickDeaths ?? 0,
       alive: true,
+      released: false,
     };
     let failure: unknown;
     thread.on('error', (error) => {
@@ -150,7 +152,7 @@ export class Supervisor {
 
   async #recover(dead: WorkerHandle, error: unknown): Promise<void> {
     const index = dead.init.index;
-    dead.api[releaseProxy]();
+    this.#release(dead);
     // Its connections died with its thread: give their places back.
     Atomics.sub(this.#admission, 0, Atomics.exchange(this.#admission, 1 + index, 0));
     dead.stats[StatField.OPEN_NOW] = 0;
@@ -171,6 +173,12 @@ export class Supervisor {
       // Its exit handler schedules the next attempt.
       void replacement.thread.terminate();
     }
+  }
+
+  #release(worker: WorkerHandle): void {
+    if (worker.released) return;
+    worker.released = true;
+    worker.api[releaseProxy]();
   }
 
   /** Writes WORKER_EXIT into the dead worker's event ring, waiting for space if the consumer lags. */

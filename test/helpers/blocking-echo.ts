@@ -8,6 +8,7 @@ const { handle, mode } = workerData as { handle: PipelineHandle; mode: 'next' | 
 const pipe = openPipeline(handle);
 const opened = new Set<number>();
 const closed = new Set<number>();
+const reasons: Record<string, number> = {};
 const violations: string[] = [];
 let echoed = 0;
 
@@ -20,7 +21,8 @@ function onData(id: number, data: Uint8Array): void {
   pipe.send(id, data);
   echoed++;
 }
-function onClose(id: number): void {
+function onClose(id: number, reason: string): void {
+  reasons[reason] = (reasons[reason] ?? 0) + 1;
   if (!opened.has(id)) violations.push(`close before open ${id}`);
   if (closed.has(id)) violations.push(`close twice ${id}`);
   closed.add(id);
@@ -31,7 +33,7 @@ if (mode === 'next') {
   for (let event = pipe.next(60_000); event !== null && Date.now() < deadline; event = pipe.next(60_000)) {
     if (event.type === 'open') onOpen(event.id);
     else if (event.type === 'data') onData(event.id, event.data);
-    else onClose(event.id);
+    else onClose(event.id, event.reason);
   }
 } else {
   // The seed's three pulls, interleaved in one thread with short waits.
@@ -40,7 +42,7 @@ if (mode === 'next') {
     for (let open = pipe.recvOpen(0); open !== null; open = pipe.recvOpen(0)) onOpen(open.id);
     const data = pipe.recvData(5);
     if (data !== null) onData(data.id, data.data);
-    for (let close = pipe.recvClose(0); close !== null; close = pipe.recvClose(0)) onClose(close.id);
+    for (let close = pipe.recvClose(0); close !== null; close = pipe.recvClose(0)) onClose(close.id, close.reason);
     // next(0) also tells whether the stream ended: nothing returned and nothing left.
     idle = data === null ? idle + 1 : 0;
     if (idle > 0 && ended()) break;
@@ -51,4 +53,4 @@ function ended(): boolean {
   return (workerData as { stop: Int32Array }).stop[0] === 1;
 }
 
-parentPort!.postMessage({ opened: opened.size, closed: closed.size, echoed, violations });
+parentPort!.postMessage({ opened: opened.size, closed: closed.size, echoed, violations, reasons });
