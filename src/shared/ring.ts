@@ -77,6 +77,12 @@ export function maxRecordPayload(capacity: number): number {
   return capacity / 2 - RECORD_HEADER_BYTES;
 }
 
+/** Bytes in use in a ring right now, read from either side or a third thread (a snapshot). */
+export function ringUsed(storage: SharedArrayBuffer): number {
+  const ctl = new Int32Array(storage, 0, RING_HEADER_BYTES / 4);
+  return (Atomics.load(ctl, TAIL) - Atomics.load(ctl, HEAD)) | 0;
+}
+
 abstract class RingView {
   readonly capacity: number;
   /** The data region. Payload offsets returned by the ring index into it. */
@@ -128,8 +134,8 @@ export class RingWriter extends RingView {
    */
   write(kind: number, flags: number, aux: number, id: number, length: number): number {
     const total = recordBytes(length);
-    if (length > this.maxPayload) {
-      throw new RangeError(`record payload of ${length} bytes exceeds the ring's maximum of ${this.maxPayload}`);
+    if (!(length >= 0 && length <= this.maxPayload && length === Math.floor(length))) {
+      throw new RangeError(`record payload length must be an integer from 0 to ${this.maxPayload}; got ${length}`);
     }
     let offset = this.#tail & this.mask;
     const untilEnd = this.capacity - offset;
