@@ -14,7 +14,7 @@ const usage = `usage: npm start -- [--port N] [--host ADDRESS] [--workers N] [--
     [--length-bytes 1|2|4|8] [--little-endian] [--max-frame-bytes N]
     [--idle-timeout-ms N] [--frame-timeout-ms N] [--max-connections N]
     [--max-buffered-bytes N] [--slow-consumer close|drop]
-    [--no-delay true|false] [--keep-alive-ms N] [--quiet]`;
+    [--no-delay true|false] [--keep-alive-ms N] [--metrics-port N] [--quiet]`;
 
 /** Integer flags, named as the option in kebab-case. */
 const INTEGER_FLAGS = {
@@ -27,6 +27,7 @@ const INTEGER_FLAGS = {
   'max-connections': 'maxConnections',
   'max-buffered-bytes': 'maxBufferedBytes',
   'keep-alive-ms': 'keepAliveMs',
+  'metrics-port': 'metricsPort',
 } as const;
 
 function parseFlags(): { options: ServerOptions; quiet: boolean } {
@@ -107,6 +108,7 @@ async function main(): Promise<void> {
   server.on('data', (id, data) => server.send(id, data));
   const o = server.options;
   console.log(`flamingo echo listening on ${o.host}:${server.port} with ${server.workerCount} I/O workers (framing ${o.framing.kind})`);
+  if (server.metricsPort >= 0) console.log(`metrics on http://${o.metricsHost}:${server.metricsPort}/metrics`);
 
   let last = server.stats();
   let lastAt = performance.now();

@@ -3,17 +3,20 @@
 // queues) and the command sender (sends to command rings).
 
 import { EventEmitter } from 'node:events';
-import type { ShutdownReport } from '../shared/control.ts';
+import type { Server as HttpServer } from 'node:http';
+import type { ConnectionInfo, IdPage, ShutdownReport } from '../shared/control.ts';
 import { Doorbell, createDoorbellStorage } from '../shared/doorbell.ts';
-import { FlamingoError } from '../shared/errors.ts';
+import { FlamingoError, invalidOption } from '../shared/errors.ts';
+import { type IdParts, decodeId } from '../shared/id.ts';
 import { encodeLengthPrefixed } from '../shared/length-prefix.ts';
 import { type ResolvedOptions, type ServerOptions, resolveOptions } from '../shared/options.ts';
 import { type CloseReason, closeReasonName } from '../shared/records.ts';
-import type { RingReader } from '../shared/ring.ts';
+import { type RingReader, ringUsed } from '../shared/ring.ts';
 import { type WorkerStats, readStats } from '../shared/stats.ts';
 import { CommandSender, type CommandTarget } from './command-sender.ts';
 import { type OpenInfo, copyBytes, decodeOpen } from './decode.ts';
 import { Dispatcher, type EventSink } from './dispatcher.ts';
+import { boundPort, serveMetrics } from './metrics.ts';
 import { OpenTracker } from './open-tracker.ts';
 import { Supervisor } from './supervisor.ts';
 import type { PipelineHandle } from './pipeline.ts';
@@ -76,6 +79,7 @@ export class Server extends EventEmitter<ServerEvents> {
   #listening = [false, false, false];
   #externalTaken = false;
   #shutdown: Promise<ShutdownReport> | undefined;
+  #metrics: HttpServer | undefined;
   #state: 'starting' | 'running' | 'closing' | 'closed' = 'starting';
 
   /** @internal Use listen(). */
@@ -85,6 +89,11 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#supervisor = new Supervisor(options, this.#consumerBell, (index, error) => this.emit('workerExit', index, error));
     this.on('newListener', (event) => this.#listenersChanged(event, 1));
     this.on('removeListener', (event) => this.#listenersChanged(event, 0));
+  }
+
+  /** The metrics endpoint's port, or -1 when metricsPort is off. */
+  get metricsPort(): number {
+    return this.#metrics === undefined ? -1 : boundPort(this.#metrics);
   }
 
   /** The port every worker listens on. */
@@ -116,8 +125,10 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     try {
       await started;
+      if (o.metricsPort >= 0) this.#metrics = await serveMetrics(this, o.metricsHost, o.metricsPort);
     } catch (error) {
       this.#dispatcher?.stop();
+      await supervisor.terminateAll();
       throw error;
     }
     this.#state = 'running';
@@ -201,9 +212,49 @@ export class Server extends EventEmitter<ServerEvents> {
     };
   }
 
+  /**
+   * Details of an open connection: peer, worker, age, traffic, bytes
+   * buffered. Null when the id's connection is gone (or never was).
+   */
+  async connection(id: number): Promise<ConnectionInfo | null> {
+    const { worker, slot, generation } = this.#routeQuery(id);
+    const handle = this.#supervisor.workers[worker]!;
+    if (!handle.alive) return null;
+    return handle.api.connectionInfo(slot, generation);
+  }
+
+  /**
+   * One page of the ids open on `worker`, at most `limit` (default 1000).
+   * Pass the returned `next` as `cursor` to go on; it is null at the end.
+   * Ids opened or closed while paging may or may not appear; every id open
+   * throughout appears exactly once.
+   */
+  async ids(worker: number, { cursor = 0, limit = 1000 }: { cursor?: number; limit?: number } = {}): Promise<IdPage> {
+    if (!Number.isInteger(worker) || worker < 0 || worker >= this.options.workers) {
+      throw new FlamingoError('ERR_FLAMINGO_INVALID_ID', `worker must be an integer from 0 to ${this.options.workers - 1}; got ${worker}`);
+    }
+    if (!Number.isInteger(cursor) || cursor < 0) throw invalidOption('cursor', 'a non-negative integer from a previous page', cursor);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw invalidOption('limit', 'an integer from 1 to 100000', limit);
+    const handle = this.#supervisor.workers[worker]!;
+    if (!handle.alive) return { ids: [], next: null };
+    return handle.api.listIds(cursor, limit);
+  }
+
+  /** Every open id on every worker, a page at a time (no giant array). */
+  async *openIds(pageSize = 1000): AsyncGenerator<number[]> {
+    for (let worker = 0; worker < this.options.workers; worker++) {
+      let cursor: number | null = 0;
+      while (cursor !== null) {
+        const page: IdPage = await this.ids(worker, { cursor, limit: pageSize });
+        if (page.ids.length > 0) yield page.ids;
+        cursor = page.next;
+      }
+    }
+  }
+
   /** A snapshot of every worker's counters, read from shared memory. */
   stats(): ServerStats {
-    const workers = this.#supervisor.workers.map((w, i) => readStats(i, w.stats));
+    const workers = this.#supervisor.workers.map((w, i) => readStats(i, w.stats, ringUsed(w.init.eventRing)));
     const sum = (pick: (s: WorkerStats) => number): number => workers.reduce((total, s) => total + pick(s), 0);
     const closed = {} as Record<CloseReason, number>;
     for (const s of workers) {
@@ -253,6 +304,12 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#consumerBell.end();
     sender.close();
     await this.#supervisor.terminateAll();
+    const metrics = this.#metrics;
+    if (metrics !== undefined) {
+      // Scrapers keep connections alive; close() alone would wait for them.
+      metrics.closeAllConnections();
+      await new Promise((resolve) => metrics.close(resolve));
+    }
     this.#state = 'closed';
     return { abandonedBytes: reports.reduce((total, r) => total + r.abandonedBytes, 0) };
   }
@@ -261,6 +318,14 @@ export class Server extends EventEmitter<ServerEvents> {
   get faults(): { crash(worker: number): void; terminate(worker: number): Promise<void> } {
     const supervisor = this.#supervisor;
     return { crash: (worker) => supervisor.crash(worker), terminate: (worker) => supervisor.terminate(worker) };
+  }
+
+  #routeQuery(id: number): IdParts {
+    const parts = decodeId(id);
+    if (parts.node !== this.options.node || parts.worker >= this.options.workers) {
+      throw new FlamingoError('ERR_FLAMINGO_INVALID_ID', `not a connection id of this server (node ${this.options.node}, ${this.options.workers} workers): ${id}`);
+    }
+    return parts;
   }
 
   #commands(): CommandSender {

@@ -32,6 +32,28 @@ export interface ShutdownReport {
   abandonedBytes: number;
 }
 
+/** One connection as an I/O worker sees it. */
+export interface ConnectionInfo {
+  id: number;
+  worker: number;
+  address: string;
+  port: number;
+  family: 4 | 6;
+  localPort: number;
+  /** Milliseconds since the connection opened. */
+  ageMs: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Bytes written to the socket that the kernel has not taken yet. */
+  bufferedBytes: number;
+}
+
+/** A page of ids; pass `next` back to continue, until it is null. */
+export interface IdPage {
+  ids: number[];
+  next: number | null;
+}
+
 export interface WorkerApi {
   /** Starts listening; resolves with the bound port. */
   listen(port: number): Promise<number>;
@@ -41,6 +63,10 @@ export interface WorkerApi {
   stopAccepting(): Promise<void>;
   /** Delivers accepted sends, closes every connection with 'shutdown', and resolves once every close is published. */
   shutdown(drainMs: number): Promise<ShutdownReport>;
+  /** Details of the live connection with this slot and generation, or null. */
+  connectionInfo(slot: number, generation: number): ConnectionInfo | null;
+  /** Up to `limit` ids of open connections, scanning slots from `cursor`. */
+  listIds(cursor: number, limit: number): IdPage;
   /** Test hook: throws an uncaught exception in the worker on its next turn. */
   injectFault(): void;
 }

@@ -13,7 +13,8 @@ export type FlamingoErrorCode =
   | 'ERR_FLAMINGO_SERVER_CLOSED'
   | 'ERR_FLAMINGO_NODE_VERSION'
   | 'ERR_FLAMINGO_LISTEN'
-  | 'ERR_FLAMINGO_CONSUMER';
+  | 'ERR_FLAMINGO_CONSUMER'
+  | 'ERR_FLAMINGO_METRICS';
 
 export class FlamingoError extends Error {
   readonly code: FlamingoErrorCode;

@@ -59,6 +59,10 @@ export interface ServerOptions {
   maxBufferedBytes?: number;
   /** Past maxBufferedBytes: close the connection ('slow-consumer') or drop the send and count it. Default 'close'. */
   slowConsumer?: 'close' | 'drop';
+  /** Serve Prometheus metrics on GET /metrics at this port (0 picks one; needs prom-client). Default: off. */
+  metricsPort?: number;
+  /** Address for the metrics endpoint. Default '127.0.0.1'. */
+  metricsHost?: string;
   /** Who drains the event rings: the main thread ('main') or a pipeline opened elsewhere ('external'). Default 'main'. */
   consumer?: 'main' | 'external';
 }
@@ -82,6 +86,9 @@ export interface ResolvedOptions {
   maxConnections: number;
   maxBufferedBytes: number;
   slowConsumer: 'close' | 'drop';
+  /** -1 when off. */
+  metricsPort: number;
+  metricsHost: string;
   consumer: 'main' | 'external';
 }
 
@@ -90,6 +97,7 @@ const KNOWN = new Set<string>([
   'eventRingBytes', 'commandRingBytes', 'maxConnectionsPerWorker', 'node', 'noDelay', 'consumer',
   'lengthBytes', 'littleEndian', 'lengthIncludesHeader', 'keepHeader', 'keepAliveMs', 'ipv6Only',
   'idleTimeoutMs', 'frameTimeoutMs', 'maxConnections', 'maxBufferedBytes', 'slowConsumer',
+  'metricsPort', 'metricsHost',
 ]);
 
 const FRAMING_OPTIONS: Record<string, readonly string[]> = {
@@ -116,7 +124,7 @@ export function resolveOptions(input: ServerOptions = {}): ResolvedOptions {
   const framing = framingOption(input);
   const minFrame = framing.kind === 'delimiter' ? framing.delimiter.length : framing.kind === 'length-prefix' ? framing.lengthBytes : 1;
   return {
-    host: hostOption(input.host),
+    host: hostOption(input.host, 'host'),
     port: integer(input, 'port', 0, 0, 65535),
     workers: integer(input, 'workers', Math.min(availableParallelism(), MAX_WORKERS), 1, MAX_WORKERS),
     backlog: integer(input, 'backlog', 511, 1, 65535),
@@ -134,6 +142,8 @@ export function resolveOptions(input: ServerOptions = {}): ResolvedOptions {
     maxConnections: integer(input, 'maxConnections', 2 ** 31 - 1, 1, 2 ** 31 - 1),
     maxBufferedBytes: integer(input, 'maxBufferedBytes', MiB, 1, 2 ** 40),
     slowConsumer: oneOf(input, 'slowConsumer', ['close', 'drop'] as const, 'close'),
+    metricsPort: integer(input, 'metricsPort', -1, 0, 65535),
+    metricsHost: hostOption(input.metricsHost, 'metricsHost'),
     consumer: oneOf(input, 'consumer', ['main', 'external'] as const, 'main'),
   };
 }
@@ -172,10 +182,10 @@ function oneOf<T extends string>(input: ServerOptions, name: keyof ServerOptions
   return value as T;
 }
 
-function hostOption(value: unknown): string {
+function hostOption(value: unknown, name: string): string {
   if (value === undefined) return '127.0.0.1';
   if (typeof value !== 'string' || value.length === 0 || value.length > 255) {
-    throw invalidOption('host', 'a non-empty host name or IP address', value);
+    throw invalidOption(name, 'a non-empty host name or IP address', value);
   }
   return value;
 }

@@ -23,6 +23,10 @@ export const StatField = {
   STASH_HIGH_WATER: 12,
   /** Times this worker index was restarted after its thread died (written by the supervisor). */
   RESTARTS: 13,
+  /** Bytes written to sockets and not yet taken by the kernel, sampled each second. */
+  BUFFERED_OUT: 14,
+  /** Event-loop utilisation of the worker over the last second, 0 to 1. */
+  EVENT_LOOP_UTILIZATION: 15,
   /** CLOSED_BASE + close code: connections closed for that reason. */
   CLOSED_BASE: 16,
 } as const;
@@ -54,12 +58,16 @@ export interface WorkerStats {
   staleSends: number;
   droppedSends: number;
   pausedReads: number;
+  /** Bytes in the worker's event ring at the moment of the snapshot. */
+  eventRingUsed: number;
   eventRingHighWater: number;
   stashHighWater: number;
   restarts: number;
+  bufferedOut: number;
+  eventLoopUtilization: number;
 }
 
-export function readStats(worker: number, counters: Float64Array): WorkerStats {
+export function readStats(worker: number, counters: Float64Array, eventRingUsed: number): WorkerStats {
   const closed = {} as Record<CloseReason, number>;
   CLOSE_REASONS.forEach((reason, code) => {
     closed[reason] = counters[StatField.CLOSED_BASE + code]!;
@@ -77,8 +85,11 @@ export function readStats(worker: number, counters: Float64Array): WorkerStats {
     staleSends: counters[StatField.STALE_SENDS]!,
     droppedSends: counters[StatField.DROPPED_SENDS]!,
     pausedReads: counters[StatField.PAUSED_READS]!,
+    eventRingUsed,
     eventRingHighWater: counters[StatField.EVENT_RING_HIGH_WATER]!,
     stashHighWater: counters[StatField.STASH_HIGH_WATER]!,
     restarts: counters[StatField.RESTARTS]!,
+    bufferedOut: counters[StatField.BUFFERED_OUT]!,
+    eventLoopUtilization: counters[StatField.EVENT_LOOP_UTILIZATION]!,
   };
 }

@@ -29,6 +29,10 @@ export class ConnectionTable {
   /** Close code + 1 of the first reason decided for the slot; 0 = none yet. */
   readonly closeCode: Uint8Array;
   readonly ids: Float64Array;
+  /** Per-connection traffic and age, for connection queries. */
+  readonly bytesIn: Float64Array;
+  readonly bytesOut: Float64Array;
+  readonly openedAt: Float64Array;
   #open = 0;
   #fresh = 0;
   readonly #free: Int32Array;
@@ -41,6 +45,9 @@ export class ConnectionTable {
     this.flags = new Uint8Array(capacity);
     this.closeCode = new Uint8Array(capacity);
     this.ids = new Float64Array(capacity);
+    this.bytesIn = new Float64Array(capacity);
+    this.bytesOut = new Float64Array(capacity);
+    this.openedAt = new Float64Array(capacity);
     this.#free = new Int32Array(capacity);
   }
 
@@ -72,6 +79,9 @@ export class ConnectionTable {
     Atomics.store(this.states, slot, generation | SLOT_OPEN);
     this.flags[slot] = 0;
     this.closeCode[slot] = 0;
+    this.bytesIn[slot] = 0;
+    this.bytesOut[slot] = 0;
+    this.openedAt[slot] = Date.now();
     this.#open++;
     return slot;
   }

@@ -9,7 +9,7 @@
 
 import { type Server, type Socket, createServer } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
-import type { ShutdownReport, WorkerApi, WorkerInit } from '../shared/control.ts';
+import type { ConnectionInfo, IdPage, ShutdownReport, WorkerApi, WorkerInit } from '../shared/control.ts';
 import { Doorbell } from '../shared/doorbell.ts';
 import { type Framer, PushResult, createFramer } from '../shared/framing.ts';
 import { encodeId } from '../shared/id.ts';
@@ -100,6 +100,7 @@ function reject(socket: Socket): void {
 function onSocketData(this: SlottedSocket, chunk: Buffer): void {
   const slot = this[kSlot];
   stats[StatField.BYTES_IN]! += chunk.length;
+  table.bytesIn[slot]! += chunk.length;
   if (wheel !== undefined) wheel.lastActive[slot] = wheel.now;
   const result = framer.push(slot, chunk);
   if (result !== PushResult.OK) {
@@ -152,6 +153,7 @@ function write(slot: number, socket: Socket, bytes: Buffer): void {
   socket.write(bytes);
   stats[StatField.SENDS]!++;
   stats[StatField.BYTES_OUT]! += bytes.length;
+  table.bytesOut[slot]! += bytes.length;
   if (wheel !== undefined) wheel.lastActive[slot] = wheel.now;
 }
 
@@ -194,6 +196,45 @@ function onSocketClose(this: SlottedSocket): void {
   if (table.open === 0 && allClosed !== undefined) allClosed();
 }
 
+function connectionInfo(slot: number, generation: number): ConnectionInfo | null {
+  if (!Number.isInteger(slot) || slot < 0 || slot >= table.highWater || table.generation(slot) !== generation) return null;
+  const socket = table.sockets[slot];
+  if (socket === undefined) return null;
+  return {
+    id: table.ids[slot]!,
+    worker: init.index,
+    address: socket.remoteAddress ?? '',
+    port: socket.remotePort ?? 0,
+    family: socket.remoteFamily === 'IPv6' ? 6 : 4,
+    localPort: socket.localPort ?? 0,
+    ageMs: Date.now() - table.openedAt[slot]!,
+    bytesIn: table.bytesIn[slot]!,
+    bytesOut: table.bytesOut[slot]!,
+    bufferedBytes: socket.writableLength,
+  };
+}
+
+function listIds(cursor: number, limit: number): IdPage {
+  const ids: number[] = [];
+  let slot = Math.max(0, Math.floor(cursor));
+  for (; slot < table.highWater && ids.length < limit; slot++) {
+    if (table.sockets[slot] !== undefined) ids.push(table.ids[slot]!);
+  }
+  return { ids, next: slot < table.highWater ? slot : null };
+}
+
+/** Once a second: event-loop utilisation and bytes waiting in socket buffers. */
+let lastUtilization = performance.eventLoopUtilization();
+const sampler = setInterval(() => {
+  const now = performance.eventLoopUtilization();
+  stats[StatField.EVENT_LOOP_UTILIZATION] = performance.eventLoopUtilization(now, lastUtilization).utilization;
+  lastUtilization = now;
+  let buffered = 0;
+  for (let slot = 0; slot < table.highWater; slot++) buffered += table.sockets[slot]?.writableLength ?? 0;
+  stats[StatField.BUFFERED_OUT] = buffered;
+}, 1000);
+sampler.unref();
+
 function listen(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const listener = createServer({ allowHalfOpen: false }, onConnection);
@@ -226,6 +267,7 @@ async function shutdown(drainMs: number): Promise<ShutdownReport> {
   await stopAccepting();
   commands.drain();
   wheel?.stop();
+  clearInterval(sampler);
   const closed = new Promise<void>((resolve) => {
     allClosed = resolve;
     if (table.open === 0) resolve();
@@ -260,6 +302,8 @@ const api: WorkerApi = {
   addCommandRing: (storage) => commands.add(storage),
   stopAccepting,
   shutdown,
+  connectionInfo,
+  listIds,
   injectFault: () => {
     setImmediate(() => {
       throw new Error(`fault injected into I/O worker ${init.index}`);

@@ -148,6 +148,8 @@ export function closeAll(sockets: net.Socket[]): Promise<void> {
         new Promise<void>((resolve) => {
           if (socket.destroyed) return resolve();
           socket.once('close', () => resolve());
+          // Unread data would hold back 'end', and so 'close'.
+          socket.resume();
           socket.end();
         }),
     ),
@@ -164,4 +166,37 @@ export function waitFor(condition: () => boolean, timeoutMs = 10_000, what = 'co
     };
     poll();
   });
+}
+
+/** Holds `count` connections from a child process; `release()` closes them and waits for it to exit. */
+export async function holdInChild(port: number, count: number): Promise<{ ports: number[]; release: () => Promise<void> }> {
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const script = fileURLToPath(new URL('./hold-clients.ts', import.meta.url));
+  const child = spawn(process.execPath, [script, String(port), String(count)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const ports = await new Promise<number[]>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error('client process did not connect in time'));
+    }, 30_000);
+    child.stdout!.on('data', (chunk) => {
+      out += chunk;
+      if (out.includes('\n')) {
+        clearTimeout(timer);
+        resolve((JSON.parse(out) as { ports: number[] }).ports);
+      }
+    });
+    child.once('exit', () => reject(new Error('client process exited early')));
+  });
+  return {
+    ports,
+    release: async () => {
+      child.stdin!.end();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
 }
