@@ -62,7 +62,7 @@ describe('stats()', () => {
     extra!.destroy();
   });
 
-  it('reads shared memory synchronously, with no round trip, and shows each worker's event-loop utilisation', async () => {
+  it("reads shared memory synchronously, with no round trip, and shows each worker's event-loop utilisation", async () => {
     const s = (server = await listen({ port: 0, workers: 2 }));
     // Synchronous: 10,000 snapshots in a row return without awaiting anything.
     let last = s.stats();
