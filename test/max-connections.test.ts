@@ -42,6 +42,7 @@ describe('maxConnections', () => {
     const sockets = await connectMany(s.port, 14, 2);
     await waitFor(() => s.stats().rejected === 4 && recorder.opened.size === 10, 5000, '10 opens, 4 rejections');
     for (const socket of sockets) socket.destroy();
+    await waitFor(() => recorder.closed.size === 10, 5000, 'the ten admitted connections to close');
     const late = await connect(s.port);
     await waitFor(() => recorder.opened.size === 11, 5000, 'a slot freed by a close is reused');
     late.destroy();
