@@ -46,7 +46,7 @@ export class Pipeline {
   readonly #sender: CommandSender;
   readonly #readers: RingReader[];
   readonly #bell: Doorbell | undefined;
-  readonly #queues = new PullQueues(Infinity, Infinity);
+  readonly #queues = new PullQueues(Infinity, true);
   readonly #tracker: OpenTracker | undefined;
   /** Closes made up for a dead worker's connections, handed out before the ring's next record. */
   readonly #exitCloses: number[] = [];

@@ -6,9 +6,12 @@
 // only when no earlier event of the same connection is still queued. Later
 // events of that connection wait in its chain and are released, in order,
 // as the earlier one is taken. This holds for every kind that has been
-// pulled at least once ("consumed"); events of a kind nobody has pulled yet
-// queue without holding up the connection's other events, and at most
-// `unconsumedLimit` of them are kept (older ones are dropped and counted).
+// pulled at least once ("consumed"). Events of a kind that nobody has
+// pulled yet (and that has no listener, or they would not come here) are
+// not consumed by the application at all: they are counted and let go
+// rather than kept, so a server that never asks for opens does not hold one
+// per connection. A pull loop started right after listen() resolves, before
+// anything else is awaited, sees every event of its kind.
 
 import type { CloseReason } from '../shared/records.ts';
 import type { OpenInfo } from './decode.ts';
@@ -42,16 +45,17 @@ export class PullQueues {
   readonly #queues = [new Fifo<Pending>(), new Fifo<Pending>(), new Fifo<Pending>()];
   readonly #consumed = [false, false, false];
   readonly #chains = new Map<number, { holder: Pending; rest: Pending[] }>();
-  readonly #unconsumedLimit: number;
   #queuedDataBytes = 0;
-  dropped = 0;
+  /** Events let go because their kind was never pulled. */
+  unconsumed = 0;
   /** Called when queued data falls below the limit again. */
   onSpace: () => void = () => {};
   readonly #dataLimit: number;
 
-  constructor(unconsumedLimit: number, dataLimitBytes: number) {
-    this.#unconsumedLimit = unconsumedLimit;
+  /** `consumeAll`: every kind counts as pulled from the start (a pipeline owns all its events). */
+  constructor(dataLimitBytes: number, consumeAll = false) {
     this.#dataLimit = dataLimitBytes;
+    if (consumeAll) this.#consumed.fill(true);
   }
 
   /** True while so much data waits unpulled that the rings should not be drained further. */
@@ -95,6 +99,10 @@ export class PullQueues {
 
   /** Hands `event` to a waiter or queues it; returns true when it queued and now holds up its connection. */
   #place(event: Pending, rest: Pending[] | undefined): boolean {
+    if (!this.#consumed[event.kind]) {
+      this.unconsumed++;
+      return false;
+    }
     const waiter = this.#waiters[event.kind]!.shift();
     if (waiter !== undefined) {
       waiter(event.value);
@@ -103,13 +111,6 @@ export class PullQueues {
     const queue = this.#queues[event.kind]!;
     queue.push(event);
     if (event.kind === PullKind.DATA) this.#queuedDataBytes += (event.value as DataEvent).data.length;
-    if (!this.#consumed[event.kind]) {
-      if (queue.length > this.#unconsumedLimit) {
-        this.#taken(queue.shift()!);
-        this.dropped++;
-      }
-      return false;
-    }
     this.#chains.set(event.id, { holder: event, rest: rest ?? [] });
     return true;
   }

@@ -22,8 +22,6 @@ import { Supervisor } from './supervisor.ts';
 import type { PipelineHandle } from './pipeline.ts';
 import { type CloseEvent, type DataEvent, type OpenEvent, PullKind, PullQueues } from './pull-queues.ts';
 
-/** Events of a kind nobody listens to or has pulled yet are kept up to this many, then dropped and counted. */
-const UNCONSUMED_LIMIT = 100_000;
 /** Pulled-but-not-yet-taken data above this stops draining (and so, reading) until it is taken. */
 const PULL_DATA_LIMIT = 16 * 1024 * 1024;
 
@@ -57,7 +55,8 @@ export interface ServerStats {
   droppedSends: number;
   pausedReads: number;
   workerRestarts: number;
-  droppedUnconsumedEvents: number;
+  /** Events of a kind with no listener that nobody had pulled: let go, not kept. */
+  unconsumedEvents: number;
   workers: WorkerStats[];
 }
 
@@ -73,7 +72,7 @@ export class Server extends EventEmitter<ServerEvents> {
   readonly options: Readonly<ResolvedOptions>;
   readonly #consumerBell = new Doorbell(createDoorbellStorage());
   readonly #supervisor: Supervisor;
-  readonly #pull = new PullQueues(UNCONSUMED_LIMIT, PULL_DATA_LIMIT);
+  readonly #pull = new PullQueues(PULL_DATA_LIMIT);
   #sender: CommandSender | undefined;
   #dispatcher: Dispatcher | undefined;
   #listening = [false, false, false];
@@ -273,7 +272,7 @@ export class Server extends EventEmitter<ServerEvents> {
       droppedSends: sum((s) => s.droppedSends),
       pausedReads: sum((s) => s.pausedReads),
       workerRestarts: sum((s) => s.restarts),
-      droppedUnconsumedEvents: this.#pull.dropped,
+      unconsumedEvents: this.#pull.unconsumed,
       workers,
     };
   }
