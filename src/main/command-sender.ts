@@ -40,6 +40,7 @@ export class CommandSender {
   readonly #node: number;
   readonly #blocking: boolean;
   #publishScheduled = false;
+  #wakeScheduled = false;
   #owesDrain = false;
   #closed = false;
   #scratch = new Float64Array(1024);
@@ -137,8 +138,25 @@ export class CommandSender {
   /** Publishes every ring with unpublished records. */
   publish(): void {
     this.#publishScheduled = false;
-    for (const ring of this.#rings) ring.publish();
+    if (this.#blocking) {
+      for (const ring of this.#rings) ring.publish();
+      return;
+    }
+    let published = false;
+    for (const ring of this.#rings) published = ring.publishQuietly() || published;
+    // A worker that is busy sees the commands at once (it looks after each
+    // batch of socket callbacks); one that sleeps is woken once per turn of
+    // this thread's event loop, however many sends were published in it.
+    if (published && !this.#wakeScheduled) {
+      this.#wakeScheduled = true;
+      setImmediate(this.#wakeWorkers);
+    }
   }
+
+  readonly #wakeWorkers = (): void => {
+    this.#wakeScheduled = false;
+    for (const ring of this.#rings) ring.wakeConsumer();
+  };
 
   #route(id: number): number {
     if (!isWellFormedId(id) || idNode(id) !== this.#node || idWorker(id) >= this.#rings.length) {

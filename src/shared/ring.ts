@@ -166,13 +166,27 @@ export class RingWriter extends RingView {
 
   /** Makes every record written so far visible, waking the consumer if it sleeps. */
   publish(): void {
-    if (this.#tail === this.#published) return;
+    if (this.publishQuietly()) this.wakeConsumer();
+  }
+
+  /**
+   * Makes every record written so far visible without waking anyone; true
+   * when something was published. The caller must call wakeConsumer()
+   * after it (at once or a little later, to wake once for many publishes).
+   */
+  publishQuietly(): boolean {
+    if (this.#tail === this.#published) return false;
     // Publishes every record written since the last publish: their bytes
     // were stored before this store, and the consumer loads TAIL first.
     Atomics.store(this.ctl, TAIL, this.#tail);
     this.#published = this.#tail;
-    // Seq-cst store of TAIL then load of the flag, against the consumer's
-    // store of the flag then load of TAIL: one of the two sees the other.
+    return true;
+  }
+
+  /** Rings the consumer's doorbell if it said it is going to sleep. */
+  wakeConsumer(): void {
+    // Seq-cst store of TAIL (before this) then load of the flag, against the
+    // consumer's store of the flag then load of TAIL: one sees the other.
     if (Atomics.load(this.ctl, CONSUMER_SLEEPING) !== 0) {
       Atomics.store(this.ctl, CONSUMER_SLEEPING, 0);
       this.#bell.ring();

@@ -43,6 +43,7 @@ export class EventOutbox {
   readonly #stashLimit: number;
   readonly #onOverLimit: () => void;
   #publishScheduled = false;
+  #wakeScheduled = false;
   #waiting = false;
   readonly #afterPublish: () => void;
   readonly #onResume: () => void;
@@ -118,13 +119,24 @@ export class EventOutbox {
 
   publish(): void {
     this.#publishScheduled = false;
-    if (this.#ring.pending) {
-      this.#ring.publish();
+    if (this.#ring.publishQuietly()) {
       const used = this.#ring.used();
       if (used > this.#stats[StatField.EVENT_RING_HIGH_WATER]!) this.#stats[StatField.EVENT_RING_HIGH_WATER] = used;
+      // Records are visible at once to a consumer that is draining; one that
+      // sleeps is woken once per turn of this worker's event loop, however
+      // many socket callbacks published in it (a wake-up is a syscall).
+      if (!this.#wakeScheduled) {
+        this.#wakeScheduled = true;
+        setImmediate(this.#wake);
+      }
     }
     this.#afterPublish();
   }
+
+  readonly #wake = (): void => {
+    this.#wakeScheduled = false;
+    this.#ring.wakeConsumer();
+  };
 
   #schedulePublish(): void {
     if (this.#publishScheduled) return;
