@@ -151,6 +151,7 @@ function write(slot: number, socket: Socket, bytes: Buffer): void {
     return;
   }
   socket.write(bytes);
+  wroteSinceSample = true;
   stats[StatField.SENDS]!++;
   stats[StatField.BYTES_OUT]! += bytes.length;
   table.bytesOut[slot]! += bytes.length;
@@ -224,11 +225,16 @@ function listIds(cursor: number, limit: number): IdPage {
 }
 
 /** Once a second: event-loop utilisation and bytes waiting in socket buffers. */
+let wroteSinceSample = false;
 let lastUtilization = performance.eventLoopUtilization();
 const sampler = setInterval(() => {
   const now = performance.eventLoopUtilization();
   stats[StatField.EVENT_LOOP_UTILIZATION] = performance.eventLoopUtilization(now, lastUtilization).utilization;
   lastUtilization = now;
+  // Only a worker that wrote since the last sample, or still had bytes
+  // buffered then, looks at its sockets: an idle server does no work here.
+  if (!wroteSinceSample && stats[StatField.BUFFERED_OUT] === 0) return;
+  wroteSinceSample = false;
   let buffered = 0;
   for (let slot = 0; slot < table.highWater; slot++) buffered += table.sockets[slot]?.writableLength ?? 0;
   stats[StatField.BUFFERED_OUT] = buffered;
