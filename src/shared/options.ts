@@ -203,7 +203,7 @@ function framingOption(input: ServerOptions): FramingSpec {
   }
   if (kind === 'raw') return { kind };
   if (kind === 'length-prefix') {
-    const lengthBytes = input.lengthBytes ?? 4;
+    const lengthBytes = input.lengthBytes === undefined ? 4 : input.lengthBytes;
     if (![1, 2, 4, 8].includes(lengthBytes as number)) throw invalidOption('lengthBytes', '1, 2, 4 or 8', input.lengthBytes);
     return {
       kind,

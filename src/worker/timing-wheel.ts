@@ -117,19 +117,18 @@ export class TimingWheel {
   }
 
   #runBucket(bucket: number): void {
-    let slot = this.#heads[bucket]!;
-    this.#heads[bucket] = NONE;
-    while (slot !== NONE) {
-      const next = this.#next[slot]!;
-      this.#bucketOf[slot] = NONE;
+    // Take slots off the head one at a time, so an expire callback that
+    // removes other slots (of this bucket too) finds the list consistent.
+    for (let slot = this.#heads[bucket]!; slot !== NONE; slot = this.#heads[bucket]!) {
+      this.#unlink(slot);
       const deadline = this.#deadline(slot);
       if (deadline <= this.now) {
         const idle = this.#idleTicks > 0 && this.lastActive[slot]! + this.#idleTicks + SLACK <= this.now;
         this.#expire(slot, idle ? Expiry.IDLE : Expiry.FRAME);
       } else {
+        // Its new deadline is in a later bucket: no slot comes round twice.
         this.#insert(slot);
       }
-      slot = next;
     }
   }
 
