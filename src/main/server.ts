@@ -42,18 +42,13 @@ export interface ShutdownOptions {
   drainMs?: number;
 }
 
-export interface ServerStats {
-  connections: number;
-  opened: number;
-  rejected: number;
-  closed: Record<CloseReason, number>;
-  bytesIn: number;
-  bytesOut: number;
-  framesIn: number;
-  sends: number;
-  staleSends: number;
-  droppedSends: number;
-  pausedReads: number;
+/** The sums over every worker of the counters they share with WorkerStats. */
+type Totals = Pick<
+  WorkerStats,
+  'connections' | 'opened' | 'rejected' | 'closed' | 'bytesIn' | 'bytesOut' | 'framesIn' | 'sends' | 'staleSends' | 'droppedSends' | 'pausedReads'
+>;
+
+export interface ServerStats extends Totals {
   workerRestarts: number;
   /** Events of a kind with no listener that nobody had pulled: let go, not kept. */
   unconsumedEvents: number;
