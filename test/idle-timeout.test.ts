@@ -97,4 +97,31 @@ describe('timeouts', () => {
       dribbler.destroy();
     }
   });
+
+  it('a client streaming frames whose reads end mid-frame is not closed by frameTimeoutMs', async () => {
+    const frameTimeoutMs = 300;
+    const s = (server = await listen({ port: 0, workers: 1, framing: 'length-prefix', frameTimeoutMs }));
+    const closes: string[] = [];
+    let frames = 0;
+    s.on('data', () => frames++);
+    s.on('close', (_id, reason) => closes.push(reason));
+    const client = await connect(s.port);
+    client.on('error', () => {});
+    // 104-byte frames written 141 bytes at a time: almost every read leaves half a frame.
+    const frame = Buffer.alloc(104, 7);
+    frame.writeUInt32BE(100);
+    const stream = Buffer.concat(Array.from({ length: 200 }, () => frame));
+    let at = 0;
+    const writer = setInterval(() => {
+      if (at < stream.length) client.write(stream.subarray(at, (at += 141)));
+    }, 10);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, frameTimeoutMs * 4));
+      expect(closes).toEqual([]);
+      expect(frames).toBeGreaterThan(50);
+    } finally {
+      clearInterval(writer);
+      client.destroy();
+    }
+  });
 });

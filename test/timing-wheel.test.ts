@@ -423,12 +423,10 @@ describe('TimingWheel on a fake clock: the rules, exactly', () => {
 
   // The worker removes a slot from its socket's 'close' handler, which Node
   // runs after destroy() returns, so today no expire callback removes another
-  // slot. But a callback that does (closing a connection synchronously, say)
-  // is ignored when the removed slot sits later in the same bucket:
-  // #runBucket captured its `next` before calling out, so the removed slot
-  // is still expired (or put back on the wheel, where a reused slot would be
-  // linked twice).
-  it('remove() of another slot of the same bucket, from inside an expire callback, does not stop its expiry', () => {
+  // slot. One that does must still find the bucket's list consistent (the
+  // wheel once captured the next slot before calling out, so a slot removed
+  // by the callback was expired anyway, or put back on the wheel).
+  it('remove() of other slots of the same bucket, from inside an expire callback, stops their expiry', () => {
     const clock = new FakeClock();
     const expired: number[] = [];
     const wheel: TimingWheel = new TimingWheel(4, 100, 0, (slot) => {

@@ -102,12 +102,18 @@ function onSocketData(this: SlottedSocket, chunk: Buffer): void {
   stats[StatField.BYTES_IN]! += chunk.length;
   table.bytesIn[slot]! += chunk.length;
   if (wheel !== undefined) wheel.lastActive[slot] = wheel.now;
+  const framesBefore = stats[StatField.FRAMES_IN]!;
   const result = framer.push(slot, chunk);
   if (result !== PushResult.OK) {
     closeNow(slot, result === PushResult.FRAME_TOO_LARGE ? CloseCode['frame-too-large'] : CloseCode.error);
     return;
   }
-  if (wheel !== undefined && buffersFrames) wheel.partial(slot, framer.partialBytes(slot) > 0);
+  if (wheel !== undefined && buffersFrames) {
+    // A frame completed in this read: what is still buffered is a new
+    // frame, whose clock starts now (a steady stream never times out).
+    if (stats[StatField.FRAMES_IN] !== framesBefore) wheel.partial(slot, false);
+    wheel.partial(slot, framer.partialBytes(slot) > 0);
+  }
 }
 
 function onFrame(slot: number, frame: Uint8Array): void {

@@ -72,6 +72,7 @@ export class TimingWheel {
 
   /** A new connection: its idle clock starts now. */
   add(slot: number): void {
+    this.#unlink(slot);
     this.lastActive[slot] = this.now;
     this.partialSince[slot] = 0;
     this.#insert(slot);
