@@ -1,0 +1,153 @@
+// The orchestrator's side of loadgen.c: build it, start processes, speak its
+// stdin/stdout line protocol (documented at the top of loadgen.c), and turn
+// any verification error or lost connection into a thrown BenchFailure.
+
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Child } from './procs.ts';
+
+const SOURCE = fileURLToPath(new URL('./loadgen.c', import.meta.url));
+const BUILD_DIR = fileURLToPath(new URL('./.build/', import.meta.url));
+const BINARY = `${BUILD_DIR}loadgen`;
+/** Source addresses per load generator process: 127.0.0.(2 + 8k) onward. */
+const SOURCES_PER_PROCESS = 8;
+
+export type LoadMode = 'idle' | 'echo' | 'bulk' | 'fanout';
+
+/** A run that must not count: a byte differed, a connection was lost, a step timed out. */
+export class BenchFailure extends Error {
+  override name = 'BenchFailure';
+}
+
+export interface ConnectedEvent {
+  event: 'connected';
+  index: number;
+  connected: number;
+  failed: number;
+  errors: number;
+  connect_s: number;
+  cpu_s: number;
+}
+
+export interface RoundEvent {
+  event: 'round';
+  index: number;
+  round: number;
+  first_ns: number;
+  last_ns: number;
+  cpu_s: number;
+}
+
+export interface TriggeredEvent {
+  event: 'triggered';
+  round: number;
+  t_ns: number;
+  cpu_s: number;
+}
+
+export interface LoadgenResult {
+  event: 'result';
+  index: number;
+  conns: number;
+  connected: number;
+  open_at_end: number;
+  connect_s: number;
+  messages: number;
+  bytes: number;
+  messages_total: number;
+  window_s: number;
+  verify_errors: number;
+  conn_errors: number;
+  first_verify_error: string;
+  first_conn_error: string;
+  lat_ns: { min: number; p50: number; p99: number; p999: number; max: number };
+  cpu_s: number;
+  cpu_window_s: number;
+  /** [low ns, high ns, count] for every non-empty histogram bucket. */
+  hist: Array<[number, number, number]>;
+}
+
+/** Compiles loadgen.c (a few hundred ms); a failure here stops the benchmark before anything starts. */
+export function buildLoadgen(): string {
+  mkdirSync(BUILD_DIR, { recursive: true });
+  execFileSync('cc', ['-O2', '-Wall', '-o', BINARY, SOURCE], { stdio: 'inherit' });
+  return BINARY;
+}
+
+export interface LoadgenOptions {
+  mode: LoadMode;
+  port: number;
+  conns: number;
+  size: number;
+  index: number;
+  trigger?: boolean;
+  maxSeconds: number;
+}
+
+export class Loadgen {
+  readonly child: Child;
+  readonly index: number;
+
+  constructor(o: LoadgenOptions) {
+    this.index = o.index;
+    const args = [
+      '--mode', o.mode,
+      '--port', String(o.port),
+      '--conns', String(o.conns),
+      '--size', String(o.size),
+      '--index', String(o.index),
+      '--src-base', String(2 + o.index * SOURCES_PER_PROCESS),
+      '--src-count', String(SOURCES_PER_PROCESS),
+      '--max-seconds', String(o.maxSeconds),
+    ];
+    if (o.trigger) args.push('--trigger');
+    this.child = new Child(`loadgen#${o.index}`, BINARY, args);
+  }
+
+  send(command: string): void {
+    this.child.send(command);
+  }
+
+  event<T extends { event: string }>(name: string, timeoutMs: number, accept: (e: T) => boolean = () => true): Promise<T> {
+    return this.child.waitLine(`"${name}" event`, (line) => {
+      if (!line.startsWith('{')) return undefined;
+      const parsed = JSON.parse(line) as T;
+      return parsed.event === name && accept(parsed) ? parsed : undefined;
+    }, timeoutMs);
+  }
+
+  async connected(timeoutMs: number): Promise<ConnectedEvent> {
+    const connected = await this.event<ConnectedEvent>('connected', timeoutMs);
+    if (connected.errors > 0) {
+      // The process ends at once with a result line that says what went wrong.
+      await this.result(5000);
+      throw new BenchFailure(`loadgen#${this.index}: ${connected.errors} errors while connecting`);
+    }
+    return connected;
+  }
+
+  /** The final line; throws a BenchFailure on any error it reports or on a non-zero exit. */
+  async result(timeoutMs: number): Promise<LoadgenResult> {
+    const result = await this.event<LoadgenResult>('result', timeoutMs);
+    checkResult(result, this.index);
+    const { code, signal } = await this.child.exited;
+    if (code !== 0) throw new BenchFailure(`loadgen#${this.index} exited with code ${code} signal ${signal}: ${this.child.stderrTail()}`);
+    return result;
+  }
+}
+
+function checkResult(r: LoadgenResult, index: number): void {
+  const problems: string[] = [];
+  if (r.verify_errors > 0) problems.push(`${r.verify_errors} verification errors (first: ${r.first_verify_error})`);
+  if (r.conn_errors > 0) problems.push(`${r.conn_errors} connection errors (first: ${r.first_conn_error})`);
+  if (r.connected < r.conns) problems.push(`only ${r.connected} of ${r.conns} connections opened`);
+  if (problems.length === 0 && r.open_at_end < r.conns) problems.push(`${r.open_at_end} of ${r.conns} connections open at the end`);
+  if (problems.length > 0) throw new BenchFailure(`loadgen#${index}: ${problems.join('; ')}`);
+}
+
+/** Splits `total` connections over `processes` load generators as evenly as possible. */
+export function splitConnections(total: number, processes: number): number[] {
+  const base = Math.floor(total / processes);
+  return Array.from({ length: processes }, (_, i) => base + (i < total % processes ? 1 : 0));
+}

@@ -1,0 +1,309 @@
+// The load benchmark: Flamingo against plain Node on the same machine, in one
+// run (issue 3). Each server under test runs in its own process
+// (bench/load/servers), driven by C epoll load generators
+// (bench/load/loadgen.c, compiled here at start) in their own processes.
+//
+//   npm run bench:load                      everything, about 12 minutes on 2 cores
+//   npm run bench:load -- --quick           a smoke run of every scenario, about 2 minutes
+//   npm run bench:load -- --scenario echo1k,echo10k --servers flamingo,net --runs 5
+//
+// Flags (defaults in brackets):
+//   --scenario LIST     idle,echo1k,echo10k,bulk,fanout [all]
+//                         idle     --idle-conns connections held --hold s: RSS per connection, idle CPU
+//                         echo1k   1,000 connections, 64-byte messages, one in flight each
+//                         echo10k  10,000 connections, the same
+//                         bulk     100 connections, 16 KiB messages: MB/s
+//                         fanout   10,000 connections, one 64-byte broadcast per round
+//   --servers LIST      flamingo,net,cluster,threads [all]
+//   --runs N            runs per figure; the table shows the median and min–max [3]
+//   --duration S        measured seconds per echo and bulk run [5]
+//   --warmup S          seconds of load before the measured window [1]
+//   --hold S            seconds the idle connections are held [20]
+//   --idle-conns N      connections in the idle hold [19000: the server has a 20000-fd limit]
+//   --rounds N          measured fan-out rounds [20], after --warmup-rounds [3]
+//   --loadgens N        load generator processes per run [2]
+//   --workers N         I/O threads of Flamingo and threads, processes of cluster [2]
+//   --quick             runs 1, duration 2, hold 4, idle-conns 4000, rounds 5, warmup-rounds 1
+//                       (flags given explicitly win)
+//   --flamingo-ref REF  benchmark Flamingo as of a git ref (a snapshot of its src/ is
+//                       extracted under bench/load/.build), not the working tree [working tree]
+//   --quiet-wait S      before each run, wait up to S seconds for other processes to
+//                       leave the CPUs idle (a shared machine) [10]
+//   --results NAME      write bench/results/NAME.json and NAME.md [load; load-quick with --quick]
+//   --keep-going        after a failed run, go on with the others (the exit code is still 1)
+//   --timeout MIN       stop everything after this many minutes [40]
+//
+// Output: one table on stdout; the same as JSON in bench/results/load.json
+// and as markdown ready for the README in bench/results/load.md (a --quick
+// smoke run writes load-quick.* instead, so it never replaces real figures). A run with
+// any verification error, lost connection or timeout fails the benchmark:
+// a message naming the scenario, server and first error, and exit code 1.
+// Every process started is stopped at the end, on failure, on timeout and
+// on SIGINT/SIGTERM.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, release } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { buildLoadgen } from './loadgen.ts';
+import { killAll, liveChildren, sleep } from './procs.ts';
+import { type RunRecord, aggregate, checkTargets, headerLines, markdownReport, markdownTable, ratiosJson, type Meta } from './report.ts';
+import { SCENARIO_NAMES, type ScenarioName, type Settings, boxCpu, runScenario } from './scenarios.ts';
+import { SERVER_KINDS, type ServerKind } from './server-process.ts';
+
+const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const BUILD_DIR = fileURLToPath(new URL('./.build/', import.meta.url));
+/** The machine counts as quiet when everything on it uses less than this (kernel threads tick along). */
+const QUIET_CORES = 0.25;
+/** Runs with other processes busier than this are counted in the notes as noisy. */
+const BUSY_ELSEWHERE_CORES = 0.3;
+/** Between runs: let the kernel finish tearing down the last run's sockets. */
+const PAUSE_BETWEEN_RUNS_MS = 500;
+
+interface Plan {
+  scenarios: ScenarioName[];
+  servers: ServerKind[];
+  runs: number;
+  settings: Settings;
+  keepGoing: boolean;
+  timeoutMin: number;
+  flamingoRef: string | undefined;
+  quietWait: number;
+  resultsName: string;
+}
+
+function parsePlan(): Plan {
+  const { values } = parseArgs({
+    options: {
+      scenario: { type: 'string' },
+      servers: { type: 'string' },
+      runs: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      hold: { type: 'string' },
+      'idle-conns': { type: 'string' },
+      rounds: { type: 'string' },
+      'warmup-rounds': { type: 'string' },
+      loadgens: { type: 'string' },
+      workers: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      'keep-going': { type: 'boolean', default: false },
+      'flamingo-ref': { type: 'string' },
+      'quiet-wait': { type: 'string' },
+      results: { type: 'string' },
+      timeout: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    const source = fileURLToPath(import.meta.url);
+    console.log(`See the comment at the top of ${source} for every flag and its default.`);
+    process.exit(0);
+  }
+  const quick = values.quick ?? false;
+  const number = (name: string, text: string | undefined, full: number, smoke: number, min: number, max: number): number => {
+    const value = text === undefined ? (quick ? smoke : full) : Number(text);
+    if (!Number.isFinite(value) || value < min || value > max) throw new Error(`--${name} must be a number from ${min} to ${max}; got ${text}`);
+    return value;
+  };
+  const list = <T extends string>(name: string, text: string | undefined, all: readonly T[]): T[] => {
+    if (text === undefined) return [...all];
+    const items = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    for (const item of items) if (!all.includes(item as T)) throw new Error(`--${name}: unknown "${item}"; choose from ${all.join(',')}`);
+    return items as T[];
+  };
+  return {
+    scenarios: list('scenario', values.scenario, SCENARIO_NAMES),
+    servers: list('servers', values.servers, SERVER_KINDS),
+    runs: Math.round(number('runs', values.runs, 3, 1, 1, 50)),
+    settings: {
+      duration: number('duration', values.duration, 5, 2, 0.5, 120),
+      warmup: number('warmup', values.warmup, 1, 0.5, 0, 30),
+      hold: number('hold', values.hold, 20, 4, 1, 600),
+      idleConns: Math.round(number('idle-conns', values['idle-conns'], 19_000, 4000, 1, 19_500)),
+      rounds: Math.round(number('rounds', values.rounds, 20, 5, 1, 5000)),
+      warmupRounds: Math.round(number('warmup-rounds', values['warmup-rounds'], 3, 1, 0, 100)),
+      loadgens: Math.round(number('loadgens', values.loadgens, 2, 2, 1, 8)),
+      workers: Math.round(number('workers', values.workers, 2, 2, 1, 16)),
+    },
+    keepGoing: values['keep-going'] ?? false,
+    timeoutMin: number('timeout', values.timeout, 40, 40, 1, 600),
+    flamingoRef: values['flamingo-ref'],
+    quietWait: number('quiet-wait', values['quiet-wait'], 10, 5, 0, 600),
+    resultsName: resultsName(values.results ?? (quick ? 'load-quick' : 'load')),
+  };
+}
+
+function resultsName(name: string): string {
+  if (!/^[\w.-]+$/.test(name)) throw new Error(`--results takes a plain file name (letters, digits, . _ -); got ${name}`);
+  return name;
+}
+
+/** The order servers run in for run `n`: rotated, so no server always goes first after a cold start. */
+function rotate<T>(items: readonly T[], n: number): T[] {
+  const k = n % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+function progressLine(record: RunRecord): string {
+  const m = record.metrics;
+  const f = (v: number | undefined, digits = 0): string => (v === undefined ? '' : v.toLocaleString('en-US', { maximumFractionDigits: digits }));
+  const parts: Record<ScenarioName, () => string> = {
+    idle: () => `${f(m.conns)} held, ${f(m.rssPerConn)} B/conn, idle CPU ${f(m.idleCpuPct, 2)}%`,
+    echo1k: () => `${f(m.msgsPerSec)} msg/s, p99 ${f(m.p99Us)} µs, ${f(m.serverCpuPerM, 2)} CPU-s/1M`,
+    echo10k: () => `${f(m.msgsPerSec)} msg/s, p99 ${f(m.p99Us)} µs, ${f(m.serverCpuPerM, 2)} CPU-s/1M`,
+    bulk: () => `${f(m.mbPerSec)} MB/s, ${f(m.serverCpuPerGB, 2)} CPU-s/GB`,
+    fanout: () => `${f(m.deliveriesPerSec)} deliveries/s, last client ${f(m.lastMs, 2)} ms`,
+  };
+  const loadgens = m.loadgenCores === undefined ? '' : `; load generators ${f(m.loadgenCores, 2)} cores`;
+  return `${parts[record.scenario]()}${loadgens}; other processes ${f(m.otherCores, 2)} cores`;
+}
+
+/** Which Flamingo is measured: a snapshot of a git ref, or the working tree (and whether its src/ has uncommitted changes). */
+function flamingoSource(ref: string | undefined): { entry?: string; description: string } {
+  const git = (...args: string[]): string => execFileSync('git', args, { cwd: REPO, encoding: 'utf8' }).trim();
+  if (ref === undefined) {
+    const dirty = git('status', '--porcelain', '--', 'src') !== '';
+    return { description: `working tree at ${git('rev-parse', '--short', 'HEAD')}${dirty ? ' with uncommitted changes in src/' : ''}` };
+  }
+  const commit = git('rev-parse', '--verify', `${ref}^{commit}`);
+  const dir = `${BUILD_DIR}flamingo-${commit.slice(0, 12)}/`;
+  if (!existsSync(`${dir}src/main/index.ts`)) {
+    mkdirSync(dir, { recursive: true });
+    execFileSync('sh', ['-c', 'git archive "$1" src | tar -x -C "$2"', 'sh', commit, dir], { cwd: REPO, stdio: 'inherit' });
+  }
+  return { entry: `${dir}src/main/index.ts`, description: `${ref} (${commit.slice(0, 12)}), a snapshot of its src/` };
+}
+
+/** Waits (at most `maxSeconds`) until other processes leave the CPUs idle; returns the last busy figure in cores. */
+async function waitForQuiet(maxSeconds: number): Promise<number> {
+  const deadline = Date.now() + maxSeconds * 1000;
+  for (;;) {
+    const a = boxCpu();
+    await sleep(500);
+    const b = boxCpu();
+    const busy = ((b.busy - a.busy) / Math.max(1, b.total - a.total)) * availableParallelism();
+    if (busy < QUIET_CORES || Date.now() >= deadline) return busy;
+  }
+}
+
+async function main(): Promise<number> {
+  const plan = parsePlan();
+  const started = Date.now();
+  buildLoadgen();
+  const flamingo = flamingoSource(plan.flamingoRef);
+  plan.settings.flamingoEntry = flamingo.entry;
+  const meta: Meta = {
+    node: process.version,
+    cores: availableParallelism(),
+    cpuModel: cpus()[0]?.model.trim() ?? 'unknown CPU',
+    kernel: release(),
+    date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
+    command: `npm run bench:load${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    flamingo: flamingo.description,
+    settings: { runs: plan.runs, ...plan.settings, flamingoEntry: undefined },
+    servers: plan.servers,
+    scenarios: plan.scenarios,
+  };
+  const total = plan.scenarios.length * plan.runs * plan.servers.length;
+  console.log(`${headerLines(meta, plan.runs).slice(0, 2).join("\n")}\n${total} runs: ${plan.scenarios.join(', ')} × ${plan.servers.join(', ')} × ${plan.runs}`);
+
+  const records: RunRecord[] = [];
+  const failures: string[] = [];
+  let done = 0;
+  outer: for (const scenario of plan.scenarios) {
+    for (let run = 1; run <= plan.runs; run++) {
+      for (const server of rotate(plan.servers, run - 1)) {
+        const label = `[${++done}/${total}] ${scenario} ${server} run ${run}`;
+        const busy = await waitForQuiet(plan.quietWait);
+        if (busy >= QUIET_CORES) console.log(`${label}: other processes keep ${busy.toFixed(2)} cores busy; running anyway`);
+        try {
+          const outcome = await runScenario(scenario, server, plan.settings);
+          const record: RunRecord = { scenario, server, run, ...outcome };
+          records.push(record);
+          console.log(`${label}: ${progressLine(record)}`);
+          for (const note of outcome.notes) console.log(`  note: ${note}`);
+        } catch (error) {
+          const message = `${label} FAILED: ${error instanceof Error ? error.message : String(error)}`;
+          console.error(`\n${message}\n`);
+          failures.push(message);
+          killAll();
+          if (!plan.keepGoing) break outer;
+        }
+        await sleep(PAUSE_BETWEEN_RUNS_MS);
+      }
+    }
+  }
+
+  const results = aggregate(records);
+  const table = markdownTable(results, plan.scenarios, plan.servers);
+  const targets = plan.servers.includes('flamingo') && plan.servers.includes('net') ? checkTargets(results) : [];
+  const notes = collectNotes(records, failures);
+  const elapsed = Math.round((Date.now() - started) / 1000);
+  console.log(`\n${headerLines(meta, plan.runs).join('\n')}\n\n${table}\n`);
+  for (const t of targets) console.log(`target: ${t.what}: ${t.ratio.toFixed(2)}x (${t.bound}) ${t.met ? 'met' : 'MISSED'}`);
+  for (const note of notes) console.log(`note: ${note}`);
+
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const json = { meta: { ...meta, elapsedSeconds: elapsed }, results, ratios: ratiosJson(results, plan.scenarios, plan.servers), targets, notes, failures, runs: records };
+  const base = `${RESULTS_DIR}${plan.resultsName}`;
+  writeFileSync(`${base}.json`, `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(`${base}.md`, markdownReport(meta, plan.runs, table, targets, notes));
+  console.log(`\nwrote bench/results/${plan.resultsName}.json and .md (${elapsed} s)`);
+
+  if (failures.length > 0) {
+    console.error(`\nLOAD BENCHMARK FAILED: ${failures.length} run${failures.length === 1 ? '' : 's'} failed:\n${failures.join('\n')}`);
+    return 1;
+  }
+  return 0;
+}
+
+function collectNotes(records: readonly RunRecord[], failures: readonly string[]): string[] {
+  const notes = new Set<string>();
+  for (const r of records) for (const note of r.notes) notes.add(`${r.scenario}/${r.server} run ${r.run}: ${note}`);
+  const other = records.map((r) => r.metrics.otherCores ?? 0).sort((a, b) => a - b);
+  if (other.length > 0) {
+    const median = other[other.length >> 1]!;
+    const busy = other.filter((cores) => cores >= BUSY_ELSEWHERE_CORES).length;
+    notes.add(
+      `Other processes on the machine used a median ${median.toFixed(2)} cores (max ${other[other.length - 1]!.toFixed(2)}) during the measured windows; ` +
+        `${busy} of ${other.length} runs had ${BUSY_ELSEWHERE_CORES} cores or more taken from them, which makes figures noisier (otherCores per run in load.json).`,
+    );
+  }
+  if (failures.length > 0) notes.add(`${failures.length} runs failed; their figures are missing from the table`);
+  return [...notes];
+}
+
+// Whatever happens, nothing we started outlives us.
+process.on('exit', killAll);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping every server and load generator`);
+    killAll();
+    process.exit(130);
+  });
+}
+
+let exitCode = 1;
+try {
+  const plan = parsePlan();
+  const watchdog = setTimeout(() => {
+    console.error(`\nLOAD BENCHMARK FAILED: still running after ${plan.timeoutMin} minutes; stopping everything`);
+    killAll();
+    process.exit(124);
+  }, plan.timeoutMin * 60_000);
+  watchdog.unref();
+  exitCode = await main();
+} catch (error) {
+  console.error(`\nLOAD BENCHMARK FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  exitCode = 1;
+} finally {
+  if (liveChildren() > 0) {
+    console.error(`stopping ${liveChildren()} processes still running`);
+    killAll();
+  }
+}
+process.exit(exitCode);

@@ -1,0 +1,62 @@
+// A server under test in its own process (bench/load/servers/*.ts): start
+// it, wait for its READY line, know its process tree, stop it cleanly.
+
+import { fileURLToPath } from 'node:url';
+import { Child, processTree, sleep } from './procs.ts';
+
+export const SERVER_KINDS = ['flamingo', 'net', 'cluster', 'threads'] as const;
+export type ServerKind = (typeof SERVER_KINDS)[number];
+
+const READY_TIMEOUT_MS = 30_000;
+const STOP_GRACE_MS = 10_000;
+
+export interface StopReport {
+  /** Exited 0 on SIGTERM within the grace period. */
+  clean: boolean;
+  code: number | null;
+  signal: string | null;
+  /** The server's STATS line, if it printed one (Flamingo's counters). */
+  stats: unknown;
+  stderr: string;
+}
+
+export class ServerProcess {
+  readonly kind: ServerKind;
+  readonly child: Child;
+  port = 0;
+  /** The server's pid and, for cluster, its workers' (fixed once READY). */
+  pids: number[] = [];
+
+  constructor(kind: ServerKind, mode: 'echo' | 'fanout', workers: number, flamingoEntry?: string) {
+    this.kind = kind;
+    const file = fileURLToPath(new URL(`./servers/${kind}.ts`, import.meta.url));
+    const env = flamingoEntry === undefined ? process.env : { ...process.env, FLAMINGO_ENTRY: flamingoEntry };
+    this.child = new Child(`server:${kind}`, process.execPath, [file, '--mode', mode, '--workers', String(workers)], env);
+  }
+
+  /** `flamingoEntry`: another copy of src/main/index.ts for the Flamingo server (a snapshot of a git ref). */
+  static async start(kind: ServerKind, mode: 'echo' | 'fanout', workers: number, flamingoEntry?: string): Promise<ServerProcess> {
+    const server = new ServerProcess(kind, mode, workers, flamingoEntry);
+    try {
+      server.port = await server.child.waitLine('READY line', (line) => (/^READY (\d+)$/.exec(line)?.[1] ?? undefined), READY_TIMEOUT_MS).then(Number);
+      // Let start-up work (JIT of the first paths, worker spawn) settle before anyone samples it.
+      await sleep(1000);
+      server.pids = processTree(server.child.pid);
+    } catch (error) {
+      server.child.kill();
+      throw error;
+    }
+    return server;
+  }
+
+  async stop(): Promise<StopReport> {
+    const clean = await this.child.stop(STOP_GRACE_MS);
+    const { code, signal } = await this.child.exited;
+    const stats = await this.child
+      .waitLine('STATS line', (line) => (line.startsWith('STATS ') ? JSON.parse(line.slice(6)) as unknown : undefined), 0)
+      .catch(() => undefined);
+    // A cluster worker left behind by its primary dies with the group.
+    this.child.kill();
+    return { clean: clean && code === 0, code, signal, stats, stderr: this.child.stderrTail() };
+  }
+}

@@ -1,0 +1,53 @@
+// Flamingo under test: 2 I/O workers (reusePort listeners, rings), the
+// events consumed on the main thread. Echo is the README's one-liner; in
+// fanout mode the ids come from open/close events and a trigger sends one
+// payload to all of them with sendMany (one copy per worker).
+//
+//   node bench/load/servers/flamingo.ts --mode echo|fanout [--port 0] [--workers 2]
+//
+// FLAMINGO_ENTRY in the environment names another copy of the library's
+// src/main/index.ts to load (run.ts --flamingo-ref puts a snapshot of a git
+// ref there), so a tree being edited meanwhile does not change what is measured.
+
+import { pathToFileURL } from 'node:url';
+import type * as Flamingo from '../../../src/main/index.ts';
+import { announceReady, exitOnStop, fanoutPayload, parseServerArgs, reportStats, triggerRound } from './protocol.ts';
+
+const entry = process.env.FLAMINGO_ENTRY ? pathToFileURL(process.env.FLAMINGO_ENTRY).href : '../../../src/main/index.ts';
+const { listen } = (await import(entry)) as typeof Flamingo;
+const args = parseServerArgs();
+const server = await listen({ host: '127.0.0.1', port: args.port, workers: args.workers });
+
+if (args.mode === 'echo') {
+  server.on('data', (id, data) => server.send(id, data));
+} else {
+  // Every open id, kept dense for sendMany: a close moves the last id into its place.
+  const ids: number[] = [];
+  const indexOf = new Map<number, number>();
+  server.on('open', (id) => {
+    indexOf.set(id, ids.length);
+    ids.push(id);
+  });
+  server.on('close', (id) => {
+    const at = indexOf.get(id)!;
+    const last = ids.pop()!;
+    if (last !== id) {
+      ids[at] = last;
+      indexOf.set(last, at);
+    }
+    indexOf.delete(id);
+  });
+  server.on('data', (id, data) => {
+    const round = triggerRound(data);
+    if (round < 0) server.send(id, data);
+    else server.sendMany(ids, fanoutPayload(round, args.fanoutBytes));
+  });
+}
+
+announceReady(server.port);
+exitOnStop(async () => {
+  // Every total stats() has (its fields change as the library grows), and each worker's ring high-water mark.
+  const { workers, ...totals } = server.stats();
+  const report = await server.shutdown({ drainMs: 2000 });
+  reportStats({ ...totals, eventRingHighWater: workers.map((w) => w.eventRingHighWater), abandonedBytes: report.abandonedBytes });
+});
