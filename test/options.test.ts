@@ -58,7 +58,7 @@ describe('resolveOptions defaults', () => {
   it('workers defaults to one per core (availableParallelism), at most 64', () => {
     expect(defaults.workers).toBe(Math.min(availableParallelism(), 64));
   });
-  it('backlog defaults to 511', () => expect(defaults.backlog).toBe(511));
+  it('backlog defaults to 4096', () => expect(defaults.backlog).toBe(4096));
   it('framing defaults to raw', () => expect(defaults.framing).toEqual({ kind: 'raw' }));
   it('maxFrameBytes defaults to 1 MiB', () => expect(defaults.maxFrameBytes).toBe(MiB));
   it('eventRingBytes defaults to 4 MiB', () => expect(defaults.eventRingBytes).toBe(4 * MiB));

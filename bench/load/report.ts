@@ -23,6 +23,7 @@ const ROWS: Record<ScenarioName, MetricRow[]> = {
   ],
   echo1k: echoRows(),
   echo10k: echoRows(),
+  soak: echoRows(),
   bulk: [
     { key: 'mbPerSec', label: 'echoed MB/s', better: 'higher' },
     { key: 'serverCpuPerGB', label: 'server CPU-s per GB', better: 'lower' },
@@ -55,6 +56,7 @@ export const SCENARIO_TITLES: Record<ScenarioName, string> = {
   echo10k: 'echo 10k × 64 B',
   bulk: 'bulk 100 × 16 KiB',
   fanout: 'fan-out to 10k',
+  soak: 'soak, most connections × 64 B',
 };
 
 /** Issue 3's bar, against plain `net` in the same run. */

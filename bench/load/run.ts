@@ -8,12 +8,13 @@
 //   npm run bench:load -- --scenario echo1k,echo10k --servers flamingo,net --runs 5
 //
 // Flags (defaults in brackets):
-//   --scenario LIST     idle,echo1k,echo10k,bulk,fanout [all]
+//   --scenario LIST     idle,echo1k,echo10k,bulk,fanout,soak [all but soak]
 //                         idle     --idle-conns connections held --hold s: RSS per connection, idle CPU
 //                         echo1k   1,000 connections, 64-byte messages, one in flight each
 //                         echo10k  10,000 connections, the same
 //                         bulk     100 connections, 16 KiB messages: MB/s
 //                         fanout   10,000 connections, one 64-byte broadcast per round
+//                         soak     --idle-conns connections echoing 64 B for --duration s (npm run bench:soak)
 //   --servers LIST      flamingo,net,cluster,threads [all]
 //   --runs N            runs per figure; the table shows the median and min–max [3]
 //   --duration S        measured seconds per echo and bulk run [5]
@@ -49,7 +50,7 @@ import { parseArgs } from 'node:util';
 import { buildLoadgen } from './loadgen.ts';
 import { killAll, liveChildren, sleep } from './procs.ts';
 import { type RunRecord, aggregate, checkTargets, headerLines, markdownReport, markdownTable, ratiosJson, type Meta } from './report.ts';
-import { SCENARIO_NAMES, type ScenarioName, type Settings, boxCpu, runScenario } from './scenarios.ts';
+import { DEFAULT_SCENARIOS, SCENARIO_NAMES, type ScenarioName, type Settings, boxCpu, runScenario } from './scenarios.ts';
 import { SERVER_KINDS, type ServerKind } from './server-process.ts';
 
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
@@ -116,7 +117,7 @@ function parsePlan(): Plan {
     return items as T[];
   };
   return {
-    scenarios: list('scenario', values.scenario, SCENARIO_NAMES),
+    scenarios: values.scenario === undefined ? [...DEFAULT_SCENARIOS] : list('scenario', values.scenario, SCENARIO_NAMES),
     servers: list('servers', values.servers, SERVER_KINDS),
     runs: Math.round(number('runs', values.runs, 3, 1, 1, 50)),
     settings: {
@@ -155,6 +156,7 @@ function progressLine(record: RunRecord): string {
     idle: () => `${f(m.conns)} held, ${f(m.rssPerConn)} B/conn, idle CPU ${f(m.idleCpuPct, 2)}%`,
     echo1k: () => `${f(m.msgsPerSec)} msg/s, p99 ${f(m.p99Us)} µs, ${f(m.serverCpuPerM, 2)} CPU-s/1M`,
     echo10k: () => `${f(m.msgsPerSec)} msg/s, p99 ${f(m.p99Us)} µs, ${f(m.serverCpuPerM, 2)} CPU-s/1M`,
+    soak: () => `${f(m.msgsPerSec)} msg/s, p99 ${f(m.p99Us)} µs, ${f(m.serverCpuPerM, 2)} CPU-s/1M`,
     bulk: () => `${f(m.mbPerSec)} MB/s, ${f(m.serverCpuPerGB, 2)} CPU-s/GB`,
     fanout: () => `${f(m.deliveriesPerSec)} deliveries/s, last client ${f(m.lastMs, 2)} ms`,
   };

@@ -19,7 +19,9 @@ import { cpuByThread, cpuSeconds, monoNs, openFds, rssBytes, sleep, sleepUntil }
 import { type ServerKind, ServerProcess, type StopReport } from './server-process.ts';
 import { mergeHistograms, percentile } from './stats.ts';
 
-export const SCENARIO_NAMES = ['idle', 'echo1k', 'echo10k', 'bulk', 'fanout'] as const;
+export const SCENARIO_NAMES = ['idle', 'echo1k', 'echo10k', 'bulk', 'fanout', 'soak'] as const;
+/** What a run without --scenario measures: the soak is asked for by name (npm run bench:soak). */
+export const DEFAULT_SCENARIOS = SCENARIO_NAMES.filter((name) => name !== 'soak');
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
 export interface Settings {
@@ -54,6 +56,8 @@ export const SCENARIOS: Record<ScenarioName, ScenarioShape> = {
   echo10k: { mode: 'echo', conns: () => 10_000, size: 64 },
   bulk: { mode: 'bulk', conns: () => 100, size: 16 * 1024 },
   fanout: { mode: 'fanout', conns: () => 10_000, size: 64 },
+  // The most connections the server's 20,000-file limit allows, echoing for --duration.
+  soak: { mode: 'echo', conns: (s) => s.idleConns, size: 64 },
 };
 
 export interface RunOutcome {

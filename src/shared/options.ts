@@ -17,7 +17,7 @@ export interface ServerOptions {
   port?: number;
   /** Number of I/O worker threads. Default: one per core. */
   workers?: number;
-  /** Listen backlog. Default 511. */
+  /** Listen backlog of each worker's listener (the kernel caps it at net.core.somaxconn). Default 4096. */
   backlog?: number;
   /** 'raw' (chunks as read), 'delimiter' or 'length-prefix'. Default 'raw'. */
   framing?: 'raw' | 'delimiter' | 'length-prefix';
@@ -127,7 +127,7 @@ export function resolveOptions(input: ServerOptions = {}): ResolvedOptions {
     host: hostOption(input.host, 'host'),
     port: integer(input, 'port', 0, 0, 65535),
     workers: integer(input, 'workers', Math.min(availableParallelism(), MAX_WORKERS), 1, MAX_WORKERS),
-    backlog: integer(input, 'backlog', 511, 1, 65535),
+    backlog: integer(input, 'backlog', 4096, 1, 65535),
     framing,
     maxFrameBytes: integer(input, 'maxFrameBytes', Math.min(MiB, frameLimit), minFrame, frameLimit),
     eventRingBytes,

@@ -1,10 +1,10 @@
-// A client process for the soak and cost benchmarks: opens `count`
+// A client process for the cost benchmarks: opens `count`
 // connections (from source address 127.0.0.<src> so ports do not run out),
 // keeps one verified message in flight on each for `seconds`, and prints one
 // JSON line: messages, bytes, errors (any byte out of place, any lost
 // connection), its CPU seconds.
 //
-//   node bench/soak/echo-clients.ts PORT COUNT SECONDS SIZE SRC
+//   node bench/costs/echo-clients.ts PORT COUNT SECONDS SIZE SRC
 
 import net from 'node:net';
 
@@ -13,6 +13,12 @@ let messages = 0;
 let bytes = 0;
 let errors = 0;
 let running = true;
+/** What went wrong, by kind: a byte out of place, a socket error (by code), a close. */
+const failures: Record<string, number> = {};
+function fail(kind: string): void {
+  errors++;
+  failures[kind] = (failures[kind] ?? 0) + 1;
+}
 const sockets: net.Socket[] = [];
 
 /** The message for (connection, sequence): any misrouted or reordered byte shows. */
@@ -39,7 +45,7 @@ function start(index: number): Promise<void> {
     socket.on('data', (chunk: Buffer) => {
       for (let i = 0; i < chunk.length; i++) {
         if (chunk[i] !== expected[at++]) {
-          errors++;
+          fail('mismatch');
           socket.destroy();
           return;
         }
@@ -52,12 +58,12 @@ function start(index: number): Promise<void> {
         }
       }
     });
-    socket.on('error', (error) => {
-      if (running) errors++;
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (running) fail(`error ${error.code ?? error.message}`);
       reject(error);
     });
     socket.on('close', () => {
-      if (running) errors++;
+      if (running) fail('closed');
     });
     sockets.push(socket);
   });
@@ -76,7 +82,7 @@ setTimeout(() => {
   running = false;
   const used = process.cpuUsage(cpu);
   process.stdout.write(
-    `${JSON.stringify({ event: 'result', messages: messages - before, bytes, errors, cpuSeconds: (used.user + used.system) / 1e6 })}\n`,
+    `${JSON.stringify({ event: 'result', messages: messages - before, bytes, errors, failures, cpuSeconds: (used.user + used.system) / 1e6 })}\n`,
   );
   for (const socket of sockets) socket.destroy();
   process.exit(0);

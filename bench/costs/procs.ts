@@ -1,4 +1,4 @@
-// Process plumbing for the soak and cost benchmarks: start a server process
+// Process plumbing for the cost benchmarks: start a server process
 // and client processes, read their CPU time and RSS from /proc, stop them.
 
 import { type ChildProcess, spawn } from 'node:child_process';

@@ -1,8 +1,8 @@
-// The Flamingo echo server the soak and cost benchmarks run, in its own
+// The Flamingo echo server the cost benchmarks run, in its own
 // process. Prints {"event":"ready","port":N}; stdin's end shuts it down and
 // prints {"event":"stopped",...} with its stats.
 //
-//   node bench/soak/server.ts [--idle-timeout-ms N] [--observe]
+//   node bench/costs/server.ts [--idle-timeout-ms N] [--observe]
 //
 // --observe polls stats() ten times a second and scrapes its own /metrics
 // once a second, as an operator's tooling would.

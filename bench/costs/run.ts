@@ -1,10 +1,6 @@
-// Long-running and A/B benchmarks that need real processes on both sides:
+// A/B cost benchmarks that need real processes on both sides (the soak
+// lives in the load benchmark: npm run bench:soak):
 //
-//   soak         the most connections this machine allows the server
-//                (two client processes, 9,400 connections each, since one
-//                process may open 20,000 files), echoing for --seconds
-//                (default 60), every byte verified; reports messages,
-//                errors, server RSS and CPU.
 //   idle-wheel   a server holding 18,000 idle connections for 30 s with a
 //                60 s idleTimeoutMs, against the same server with no
 //                timeout: the timing wheel's cost (server CPU seconds).
@@ -12,7 +8,6 @@
 //                second and /metrics scraped once a second, against the
 //                same run without them (messages/s, server CPU per message).
 //
-//   npm run bench:soak -- [--seconds 60]
 //   npm run bench:costs
 //
 // Runs alternate A and B three times each; figures are medians. Every
@@ -27,7 +22,7 @@ const SERVER = here('./server.ts');
 const ECHO_CLIENTS = here('./echo-clients.ts');
 const HOLD_CLIENTS = here('../../test/helpers/hold-clients.ts');
 
-const { values, positionals } = parseArgs({ options: { seconds: { type: 'string' }, runs: { type: 'string' } }, allowPositionals: true });
+const { values, positionals } = parseArgs({ options: { runs: { type: 'string' } }, allowPositionals: true });
 const runs = Number(values.runs ?? 3);
 
 async function startServer(args: string[]): Promise<{ proc: Proc; port: number; pid: number }> {
@@ -48,25 +43,14 @@ async function echoRun(serverArgs: string[], connections: number[], seconds: num
     const messages = results.reduce((n, r) => n + (r.messages as number), 0);
     const errors = results.reduce((n, r) => n + (r.errors as number), 0);
     const clientCpu = results.reduce((n, r) => n + (r.cpuSeconds as number), 0);
+    for (const r of results) if ((r.errors as number) > 0) console.error('client failures:', JSON.stringify(r.failures));
     return { messages, errors, perSecond: messages / seconds, serverCpu: cpu, cpuPerMillion: (cpu / messages) * 1e6, rssHolding, clientCpu };
   } finally {
     for (const client of clients) await stop(client);
+    server.proc.child.stdin!.end();
+    const stopped = await next(server.proc, 30_000).catch(() => undefined);
+    if (stopped !== undefined && process.env['FLAMINGO_SOAK_VERBOSE']) console.error('server:', JSON.stringify(stopped));
     await stop(server.proc);
-  }
-}
-
-async function soak(): Promise<void> {
-  const seconds = Number(values.seconds ?? 60);
-  const result = await echoRun([], [9400, 9400], seconds, 64);
-  console.log(`soak: 18,800 connections, 64-byte echo for ${seconds} s, Node ${process.version}`);
-  console.log(
-    `messages ${result.messages} (${Math.round(result.perSecond)}/s), verification errors ${result.errors}, ` +
-      `server RSS ${(result.rssHolding / 1e6).toFixed(0)} MB, server CPU ${(result.serverCpu / seconds).toFixed(2)} cores, ` +
-      `clients CPU ${(result.clientCpu / seconds).toFixed(2)} cores`,
-  );
-  if (result.errors > 0 || result.messages === 0) {
-    console.error('SOAK FAILED: lost or corrupted data');
-    process.exitCode = 1;
   }
 }
 
@@ -111,8 +95,8 @@ async function observe(): Promise<void> {
   }
 }
 
-const scenarios: Record<string, () => Promise<void>> = { soak, 'idle-wheel': idleWheel, observe };
-for (const name of positionals.length > 0 ? positionals : ['soak']) {
+const scenarios: Record<string, () => Promise<void>> = { 'idle-wheel': idleWheel, observe };
+for (const name of positionals.length > 0 ? positionals : Object.keys(scenarios)) {
   const scenario = scenarios[name];
   if (scenario === undefined) throw new Error(`unknown scenario ${name}; known: ${Object.keys(scenarios).join(', ')}`);
   await scenario();
