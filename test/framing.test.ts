@@ -13,22 +13,12 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { Collector, Feeder, concat, hex, splitAt, splits } from './helpers/framer-harness.ts';
 import { type FramingSpec, PushResult, createFramer } from '../src/shared/framing.ts';
 
 const RUNS = 300;
 const enc = new TextEncoder();
 const bytes = (text: string): Uint8Array => enc.encode(text);
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function indexOf(haystack: Uint8Array, needle: Uint8Array, from = 0): number {
   return Buffer.from(haystack.buffer, haystack.byteOffset, haystack.length).indexOf(Buffer.from(needle), from);
@@ -56,57 +46,6 @@ function withoutDelimiter(message: Uint8Array, delimiter: Uint8Array): Uint8Arra
 }
 
 /** Reads of `stream` cut at `cuts` (any numbers, reduced into range; no empty reads). */
-function splitAt(stream: Uint8Array, cuts: readonly number[], byteByByte: boolean): Uint8Array[] {
-  if (stream.length === 0) return [];
-  const points = byteByByte
-    ? Array.from({ length: stream.length - 1 }, (_, i) => i + 1)
-    : [...new Set(cuts.map((c) => 1 + (c % stream.length)))].filter((c) => c < stream.length).sort((a, b) => a - b);
-  const reads: Uint8Array[] = [];
-  let start = 0;
-  for (const end of [...points, stream.length]) {
-    reads.push(stream.subarray(start, end));
-    start = end;
-  }
-  return reads;
-}
-
-const splits = fc.record({
-  cuts: fc.array(fc.nat(), { maxLength: 40 }),
-  byteByByte: fc.boolean(),
-});
-
-/** Frames as the sink saw them, copied at once, per slot. */
-class Collector {
-  readonly frames = new Map<number, Uint8Array[]>();
-  readonly sink = (slot: number, frame: Uint8Array): void => {
-    let list = this.frames.get(slot);
-    if (list === undefined) this.frames.set(slot, (list = []));
-    list.push(frame.slice());
-  };
-  of(slot: number): Uint8Array[] {
-    return this.frames.get(slot) ?? [];
-  }
-  hexOf(slot: number): string[] {
-    return this.of(slot).map(hex);
-  }
-}
-
-/**
- * Pushes `read` through a recycled read buffer that is scribbled over as
- * soon as push returns, and checks that push left the read untouched.
- */
-class Feeder {
-  #buffer = new Uint8Array(256);
-  push(framer: ReturnType<typeof createFramer>, slot: number, read: Uint8Array): PushResult {
-    if (this.#buffer.length < read.length) this.#buffer = new Uint8Array(read.length * 2);
-    const view = this.#buffer.subarray(0, read.length);
-    view.set(read);
-    const result = framer.push(slot, view);
-    expect(hex(view), 'push must not modify the read').toBe(hex(read));
-    this.#buffer.fill(0xee);
-    return result;
-  }
-}
 
 /**
  * The reference cut of a whole stream: frames end at the leftmost delimiter
