@@ -63,10 +63,6 @@ export class PullQueues {
     return this.#queuedDataBytes > this.#dataLimit;
   }
 
-  get waiting(): number {
-    return this.#waiters[0]!.length + this.#waiters[1]!.length + this.#waiters[2]!.length;
-  }
-
   deliver(kind: PullKind, id: number, value: PullValue): void {
     const chain = this.#chains.get(id);
     if (chain !== undefined) {

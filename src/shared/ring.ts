@@ -159,6 +159,12 @@ export class RingWriter extends RingView {
     return offset + RECORD_HEADER_BYTES;
   }
 
+  /** Bytes in use, written or published, as of a fresh look at HEAD (one atomic load). */
+  inUse(): number {
+    this.#head = Atomics.load(this.ctl, HEAD);
+    return (this.#tail - this.#head) | 0;
+  }
+
   /** True when records were written but not yet published. */
   get pending(): boolean {
     return this.#tail !== this.#published;

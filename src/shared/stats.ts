@@ -16,7 +16,6 @@ export const StatField = {
   STALE_SENDS: 7,
   PAUSED_READS: 8,
   EVENT_RING_HIGH_WATER: 9,
-  SLOT_HIGH_WATER: 10,
   /** Sends dropped by the slowConsumer 'drop' policy. */
   DROPPED_SENDS: 11,
   /** Most bytes the worker held in its stash while its event ring was full. */

@@ -120,7 +120,7 @@ export class EventOutbox {
   publish(): void {
     this.#publishScheduled = false;
     if (this.#ring.publishQuietly()) {
-      const used = this.#ring.used();
+      const used = this.#ring.inUse();
       if (used > this.#stats[StatField.EVENT_RING_HIGH_WATER]!) this.#stats[StatField.EVENT_RING_HIGH_WATER] = used;
       // Records are visible at once to a consumer that is draining; one that
       // sleeps is woken once per turn of this worker's event loop, however

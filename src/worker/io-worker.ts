@@ -40,11 +40,13 @@ const outbox = new EventOutbox(new RingWriter(init.eventRing, new Doorbell(init.
 });
 const framer: Framer = createFramer(options.framing, options.maxFrameBytes, onFrame);
 const buffersFrames = options.framing.kind !== 'raw';
-const wheel =
+const wheel: TimingWheel | undefined =
   options.idleTimeoutMs > 0 || (options.frameTimeoutMs > 0 && buffersFrames)
     ? new TimingWheel(options.maxConnectionsPerWorker, options.idleTimeoutMs, buffersFrames ? options.frameTimeoutMs : 0, onExpire)
     : undefined;
 wheel?.start();
+/** The wheel runs a frame clock: data handling must tell it when frames begin and end. */
+const clocksFrames = wheel !== undefined && buffersFrames && options.frameTimeoutMs > 0;
 let server: Server | undefined;
 let accepting = true;
 let allClosed: (() => void) | undefined;
@@ -66,7 +68,6 @@ function onConnection(raw: Socket): void {
   table.ids[slot] = id;
   stats[StatField.OPENED]!++;
   stats[StatField.OPEN_NOW] = table.open;
-  if (table.highWater > stats[StatField.SLOT_HIGH_WATER]!) stats[StatField.SLOT_HIGH_WATER] = table.highWater;
   if (options.noDelay) socket.setNoDelay(true);
   if (options.keepAliveMs > 0) socket.setKeepAlive(true, options.keepAliveMs);
   wheel?.add(slot);
@@ -108,11 +109,11 @@ function onSocketData(this: SlottedSocket, chunk: Buffer): void {
     closeNow(slot, result === PushResult.FRAME_TOO_LARGE ? CloseCode['frame-too-large'] : CloseCode.error);
     return;
   }
-  if (wheel !== undefined && buffersFrames) {
+  if (clocksFrames) {
     // A frame completed in this read: what is still buffered is a new
     // frame, whose clock starts now (a steady stream never times out).
-    if (stats[StatField.FRAMES_IN] !== framesBefore) wheel.partial(slot, false);
-    wheel.partial(slot, framer.partialBytes(slot) > 0);
+    if (stats[StatField.FRAMES_IN] !== framesBefore) wheel!.partial(slot, false);
+    wheel!.partial(slot, framer.partialBytes(slot) > 0);
   }
 }
 
