@@ -1,36 +1,8 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { listen } from '../src/main/index.ts';
-import { connectMany, prng, randomBytes, waitFor } from './helpers/clients.ts';
+import { connectMany, echoLengthPrefixed, prng, randomBytes, waitFor } from './helpers/clients.ts';
 import { EventRecorder } from './helpers/recorder.ts';
-
-/** A length-prefixed echo conversation with a well-behaved client: every frame comes back intact. */
-async function goodClient(socket: net.Socket, seed: number, frames: number): Promise<void> {
-  const random = prng(seed);
-  const wire = Buffer.concat(
-    Array.from({ length: frames }, () => {
-      const body = randomBytes(random, Math.floor(random() * 2000));
-      const header = Buffer.alloc(4);
-      header.writeUInt32BE(body.length);
-      return Buffer.concat([header, body]);
-    }),
-  );
-  const got: Buffer[] = [];
-  let length = 0;
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`good client ${seed} got ${length} of ${wire.length}`)), 30_000);
-    socket.on('data', (d: Buffer) => {
-      got.push(d);
-      length += d.length;
-      if (length >= wire.length) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    for (let at = 0; at < wire.length; at += 777) socket.write(wire.subarray(at, at + 777));
-  });
-  expect(Buffer.concat(got).equals(wire)).toBe(true);
-}
 
 function misbehave(port: number, kind: number, random: () => number): Promise<void> {
   return new Promise((resolve) => {
@@ -67,7 +39,7 @@ describe('adversarial clients', () => {
     try {
       const recorder = new EventRecorder(server, { echo: true });
       const good = await connectMany(server.port, 100);
-      const conversations = Promise.all(good.map((socket, i) => goodClient(socket, i, 40)));
+      const conversations = Promise.all(good.map((socket, i) => echoLengthPrefixed(socket, i, 40, 2000, 777)));
       const random = prng(99);
       const storms: Promise<void>[] = [];
       for (let wave = 0; wave < 10; wave++) {
@@ -82,7 +54,7 @@ describe('adversarial clients', () => {
       for (const reason of Object.keys(reasons)) expect(['peer', 'error', 'frame-too-large']).toContain(reason);
       // Still healthy: a fresh client converses after the storm.
       const [fresh] = await connectMany(server.port, 1);
-      await goodClient(fresh!, 1234, 10);
+      await echoLengthPrefixed(fresh!, 1234, 10, 2000, 777);
       for (const socket of [...good, fresh!]) socket.destroy();
     } finally {
       await server.shutdown();

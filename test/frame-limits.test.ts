@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Server, listen } from '../src/main/index.ts';
-import { closeAll, connect, connectMany, waitFor } from './helpers/clients.ts';
+import { closeAll, connect, connectMany, echoLengthPrefixed, waitFor } from './helpers/clients.ts';
 import { EventRecorder } from './helpers/recorder.ts';
 
 describe('maxFrameBytes', () => {
@@ -19,7 +19,7 @@ describe('maxFrameBytes', () => {
   it('a length header over the limit closes only that connection with frame-too-large while 100 others keep echoing', async () => {
     const { s, recorder } = await echoServer({ framing: 'length-prefix', maxFrameBytes: 4096 });
     const others = await connectMany(s.port, 100);
-    const echoing = Promise.all(others.map((socket, i) => converseFramed(socket, i)));
+    const echoing = Promise.all(others.map((socket, i) => echoLengthPrefixed(socket, i, 30, 3000)));
     const bad = await connect(s.port);
     bad.on('error', () => {});
     const header = Buffer.alloc(4);
@@ -63,31 +63,3 @@ describe('maxFrameBytes', () => {
     expect([...recorder.closed.values()]).toEqual(['error']);
   });
 });
-
-async function converseFramed(socket: import('node:net').Socket, seed: number): Promise<void> {
-  const frames: Buffer[] = [];
-  for (let i = 0; i < 30; i++) {
-    const body = Buffer.alloc(1 + ((seed * 31 + i * 17) % 3000), (seed + i) & 0xff);
-    const frame = Buffer.alloc(4 + body.length);
-    frame.writeUInt32BE(body.length);
-    body.copy(frame, 4);
-    frames.push(frame);
-  }
-  const wire = Buffer.concat(frames);
-  const got: Buffer[] = [];
-  let length = 0;
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`echo timed out at ${length} of ${wire.length}`)), 20_000);
-    socket.on('data', (d: Buffer) => {
-      got.push(d);
-      length += d.length;
-      if (length >= wire.length) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    socket.write(wire);
-  });
-  expect(Buffer.concat(got).equals(wire)).toBe(true);
-}
-

@@ -200,3 +200,24 @@ export async function holdInChild(port: number, count: number): Promise<{ ports:
     },
   };
 }
+
+/**
+ * Sends `frames` random 4-byte big-endian length-prefixed frames (bodies of
+ * 0 to maxBody - 1 bytes) in writes of `writeBytes`, and checks the echoed
+ * stream byte for byte.
+ */
+export async function echoLengthPrefixed(socket: net.Socket, seed: number, frames: number, maxBody: number, writeBytes = Infinity): Promise<void> {
+  const random = prng(seed);
+  const wire = Buffer.concat(
+    Array.from({ length: frames }, () => {
+      const body = randomBytes(random, Math.floor(random() * maxBody));
+      const header = Buffer.alloc(4);
+      header.writeUInt32BE(body.length);
+      return Buffer.concat([header, body]);
+    }),
+  );
+  const received = new Received(socket);
+  for (let at = 0; at < wire.length; at += writeBytes) socket.write(wire.subarray(at, Math.min(wire.length, at + writeBytes)));
+  await received.until(wire.length, 30_000);
+  if (!received.bytes().equals(wire)) throw new Error(`length-prefixed echo ${seed}: the stream came back altered`);
+}
