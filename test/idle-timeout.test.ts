@@ -14,7 +14,7 @@ describe('timeouts', () => {
     server = undefined;
   });
 
-  it('idleTimeoutMs closes an idle connection with timeout inside its window and leaves a busy one alone', async () => {
+  it('idleTimeoutMs closes an idle connection with idle-timeout inside its window and leaves a busy one alone', async () => {
     const idleTimeoutMs = 400;
     const tick = TimingWheel.tickFor(idleTimeoutMs, 0);
     const s = (server = await listen({ port: 0, workers: 1, idleTimeoutMs }));
@@ -35,7 +35,7 @@ describe('timeouts', () => {
       await waitFor(() => closedAt.has(idleId), 5000, 'the idle connection to time out');
       const { reason, at } = closedAt.get(idleId)!;
       const after = at - openedAt.get(idleId)!;
-      expect(reason).toBe('timeout');
+      expect(reason).toBe('idle-timeout');
       expect(after).toBeGreaterThanOrEqual(idleTimeoutMs - 5);
       expect(after).toBeLessThanOrEqual(idleTimeoutMs + 3 * tick + SCHEDULING_MARGIN_MS);
       // The busy connection outlives three timeouts.
@@ -61,7 +61,7 @@ describe('timeouts', () => {
     clearInterval(pusher);
     expect(closes).toEqual([]);
     await waitFor(() => closes.length === 1, 5000, 'timeout after the pushes stop');
-    expect(closes).toEqual(['timeout']);
+    expect(closes).toEqual(['idle-timeout']);
     client.destroy();
   });
 
@@ -83,7 +83,7 @@ describe('timeouts', () => {
     const chat = setInterval(() => neighbour.write('hello\n'), 100);
     try {
       await waitFor(() => closes.length === 1, 5000, 'the dribbler to be closed');
-      expect(closes[0]!.reason).toBe('timeout');
+      expect(closes[0]!.reason).toBe('frame-timeout');
       const after = closes[0]!.at - started;
       expect(after).toBeGreaterThanOrEqual(frameTimeoutMs - 5);
       expect(after).toBeLessThanOrEqual(frameTimeoutMs + 3 * TimingWheel.tickFor(0, frameTimeoutMs) + SCHEDULING_MARGIN_MS);

@@ -43,11 +43,15 @@ export function recordBytes(payloadLength: number): number {
   return RECORD_HEADER_BYTES + ((payloadLength + RECORD_ALIGN - 1) & ~(RECORD_ALIGN - 1));
 }
 
-/** Why a connection closed. The numeric code travels in a CLOSE record's aux field. */
+/**
+ * Why a connection closed. The numeric code (the index here) travels in a
+ * CLOSE record's aux field; this list is the one source of the reasons.
+ */
 export const CLOSE_REASONS = [
   'peer',
   'error',
-  'timeout',
+  'idle-timeout',
+  'frame-timeout',
   'local',
   'frame-too-large',
   'slow-consumer',
@@ -56,16 +60,9 @@ export const CLOSE_REASONS = [
 ] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];
 
-export const CloseCode = {
-  peer: 0,
-  error: 1,
-  timeout: 2,
-  local: 3,
-  'frame-too-large': 4,
-  'slow-consumer': 5,
-  'worker-exit': 6,
-  shutdown: 7,
-} as const satisfies Record<CloseReason, number>;
+export const CloseCode = Object.freeze(Object.fromEntries(CLOSE_REASONS.map((reason, code) => [reason, code]))) as {
+  readonly [R in CloseReason]: number;
+};
 
 export function closeReasonName(code: number): CloseReason {
   return CLOSE_REASONS[code] ?? 'error';

@@ -20,7 +20,7 @@ import { StatField } from '../shared/stats.ts';
 import { CommandInbox } from './command-inbox.ts';
 import { ConnectionTable, SlotFlag } from './connection-table.ts';
 import { EventOutbox } from './event-outbox.ts';
-import { TimingWheel } from './timing-wheel.ts';
+import { Expiry, TimingWheel } from './timing-wheel.ts';
 
 const kSlot = Symbol('flamingo.slot');
 type SlottedSocket = Socket & { [kSlot]: number };
@@ -181,9 +181,9 @@ function closeNow(slot: number, code: number): void {
   socket.destroy();
 }
 
-/** Idle too long, or an incomplete frame waited too long: both close with 'timeout'. */
-function onExpire(slot: number): void {
-  closeNow(slot, CloseCode.timeout);
+/** Idle too long ('idle-timeout'), or an incomplete frame waited too long ('frame-timeout'). */
+function onExpire(slot: number, why: number): void {
+  closeNow(slot, why === Expiry.IDLE ? CloseCode['idle-timeout'] : CloseCode['frame-timeout']);
 }
 
 function onSocketError(this: SlottedSocket): void {
