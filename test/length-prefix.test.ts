@@ -18,6 +18,7 @@
 // a view of a read instead of copying its partial frame would be caught.
 
 import fc from 'fast-check';
+import { FlamingoError } from '../src/shared/errors.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Collector, Feeder, concat, hex, splitAt, splits } from './helpers/framer-harness.ts';
 import { type Framer, PushResult, createFramer } from '../src/shared/framing.ts';
@@ -135,12 +136,13 @@ describe('encodeLengthPrefixed', () => {
     [2, false, 65535],
     [2, true, 65533],
   ];
-  it.each(limits)('a %i-byte header (lengthIncludesHeader %s) takes a payload of %i bytes; one byte more throws RangeError', (lengthBytes, lengthIncludesHeader, largest) => {
+  it.each(limits)('a %i-byte header (lengthIncludesHeader %s) takes a payload of %i bytes; one byte more throws ERR_FLAMINGO_INVALID_PAYLOAD', (lengthBytes, lengthIncludesHeader, largest) => {
     for (const littleEndian of [false, true]) {
       const f = { lengthBytes, littleEndian, lengthIncludesHeader };
       const fits = encodeLengthPrefixed(f, new Uint8Array(largest));
       expect(hex(fits.subarray(0, lengthBytes))).toBe('ff'.repeat(lengthBytes));
-      expect(() => encodeLengthPrefixed(f, new Uint8Array(largest + 1))).toThrow(RangeError);
+      expect(() => encodeLengthPrefixed(f, new Uint8Array(largest + 1))).toThrow(expect.objectContaining({ code: 'ERR_FLAMINGO_INVALID_PAYLOAD' }));
+      expect(() => encodeLengthPrefixed(f, new Uint8Array(largest + 1))).toThrow(FlamingoError);
       expect(() => encodeLengthPrefixed(f, new Uint8Array(largest + 1000))).toThrow(/does not fit a \d-byte length header/);
     }
   });

@@ -76,6 +76,15 @@ describe('Prometheus metrics', () => {
     for (const socket of sockets) socket.destroy();
   });
 
+  it('HEAD /metrics answers as GET does, without the body', async () => {
+    const s = (server = await listen({ port: 0, workers: 1, metricsPort: 0 }));
+    const head = await fetch(`http://127.0.0.1:${s.metricsPort}/metrics`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(await head.text()).toBe('');
+    expect((await fetch(`http://127.0.0.1:${s.metricsPort}/other`, { method: 'HEAD' })).status).toBe(404);
+  });
+
   it('registerMetrics adds the same metrics to an application registry', async () => {
     const s = (server = await listen({ port: 0, workers: 1 }));
     const registry = new Registry();

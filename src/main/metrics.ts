@@ -110,13 +110,14 @@ export async function registerMetrics(server: Server, registry?: Registry, prefi
   return target;
 }
 
-/** Serves GET /metrics for `server` on host:port; resolves with the HTTP server once it listens. */
+/** Serves GET (and HEAD) /metrics for `server` on host:port; resolves with the HTTP server once it listens. */
 export async function serveMetrics(server: Server, host: string, port: number): Promise<HttpServer> {
   const prom = await loadPromClient();
   const registry = new prom.Registry();
   await registerMetrics(server, registry);
   const http = createServer((request, response) => {
-    if (request.method !== 'GET' || (request.url !== '/metrics' && !request.url?.startsWith('/metrics?'))) {
+    // HEAD is GET without the body (Node's response leaves the body out).
+    if ((request.method !== 'GET' && request.method !== 'HEAD') || (request.url !== '/metrics' && !request.url?.startsWith('/metrics?'))) {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try GET /metrics\n');
       return;
     }

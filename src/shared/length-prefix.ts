@@ -6,6 +6,7 @@
 // bytes costs nothing but the close.
 
 import { type FrameSink, type Framer, PushResult } from './framing.ts';
+import { FlamingoError } from './errors.ts';
 import { Partial, REFUSED } from './partial-frame.ts';
 
 export interface LengthPrefixSpec {
@@ -111,7 +112,10 @@ export function encodeLengthPrefixed(spec: Omit<LengthPrefixSpec, 'kind' | 'keep
   const n = spec.lengthBytes;
   let length = spec.lengthIncludesHeader ? payload.length + n : payload.length;
   if (n < 8 && length >= 2 ** (8 * n)) {
-    throw new RangeError(`a payload of ${payload.length} bytes does not fit a ${n}-byte length header`);
+    throw new FlamingoError(
+      'ERR_FLAMINGO_INVALID_PAYLOAD',
+      `a payload of ${payload.length} bytes does not fit a ${n}-byte length header (at most ${2 ** (8 * n) - 1 - (spec.lengthIncludesHeader ? n : 0)} bytes)`,
+    );
   }
   const frame = Buffer.allocUnsafe(n + payload.length);
   for (let i = 0; i < n; i++) {
