@@ -80,7 +80,7 @@ export class Server extends EventEmitter<ServerEvents> {
   constructor(options: ResolvedOptions) {
     super();
     this.options = options;
-    this.#supervisor = new Supervisor(options, this.#consumerBell, (index, error) => this.emit('workerExit', index, error));
+    this.#supervisor = new Supervisor(options, this.#consumerBell, (index, error) => this.#emitSafely('workerExit', index, error));
     this.on('newListener', (event) => this.#listenersChanged(event, 1));
     this.on('removeListener', (event) => this.#listenersChanged(event, 0));
   }
@@ -110,7 +110,7 @@ export class Server extends EventEmitter<ServerEvents> {
       o.node,
       false,
     );
-    this.#sender.onDrain = () => this.emit('drain');
+    this.#sender.onDrain = () => this.#emitSafely('drain');
     if (o.consumer === 'main') {
       const tracker = new OpenTracker(o.workers, o.maxConnectionsPerWorker, workers.map((w) => w.stats));
       this.#dispatcher = new Dispatcher(workers.map((w) => w.init.eventRing), this.#consumerBell, this.#sink, tracker);
@@ -346,27 +346,74 @@ export class Server extends EventEmitter<ServerEvents> {
     if (added) this.#listening[kind] = true;
   }
 
+  /**
+   * User code never stops the engine: a listener that throws is caught here,
+   * after Flamingo's own state for the event is settled, and the error goes
+   * to 'error' listeners. An 'error' listener that throws, or no 'error'
+   * listener at all, rethrows it on the next tick, outside every loop of
+   * Flamingo's, as Node does with an emitter's unhandled 'error'.
+   */
+  #listenerFailed(error: unknown): void {
+    if (this.listenerCount('error') > 0) {
+      try {
+        this.emit('error', error);
+        return;
+      } catch (thrown) {
+        error = thrown;
+      }
+    }
+    process.nextTick(rethrow, error);
+  }
+
+  #emitSafely<K extends 'drain' | 'workerExit'>(event: K, ...args: ServerEvents[K]): void {
+    try {
+      (this.emit as (event: K, ...args: ServerEvents[K]) => boolean)(event, ...args);
+    } catch (error) {
+      this.#listenerFailed(error);
+    }
+  }
+
   readonly #sink: EventSink = {
     open: (id: number, reader: RingReader) => {
       const info = decodeOpen(reader);
-      if (this.#listening[0]) this.emit('open', id, info);
-      else this.#pull.deliver(PullKind.OPEN, id, { id, ...info });
+      if (!this.#listening[0]) {
+        this.#pull.deliver(PullKind.OPEN, id, { id, ...info });
+        return;
+      }
+      try {
+        this.emit('open', id, info);
+      } catch (error) {
+        this.#listenerFailed(error);
+      }
     },
     data: (id: number, view: Uint8Array) => {
-      if (this.#listening[1]) this.emit('data', id, view);
-      else this.#pull.deliver(PullKind.DATA, id, { id, data: copyBytes(view) });
+      if (!this.#listening[1]) {
+        this.#pull.deliver(PullKind.DATA, id, { id, data: copyBytes(view) });
+        return;
+      }
+      try {
+        this.emit('data', id, view);
+      } catch (error) {
+        this.#listenerFailed(error);
+      }
     },
     close: (id: number, code: number) => {
       const reason = closeReasonName(code);
-      if (this.#listening[2]) this.emit('close', id, reason);
-      else this.#pull.deliver(PullKind.CLOSE, id, { id, reason });
+      if (!this.#listening[2]) {
+        this.#pull.deliver(PullKind.CLOSE, id, { id, reason });
+        return;
+      }
+      try {
+        this.emit('close', id, reason);
+      } catch (error) {
+        this.#listenerFailed(error);
+      }
     },
     isSaturated: () => this.#pull.saturated,
-    failed: (error: unknown) => {
-      if (this.listenerCount('error') > 0) this.emit('error', error);
-      else queueMicrotask(() => {
-        throw error;
-      });
-    },
+    failed: (error: unknown) => this.#listenerFailed(error),
   };
+}
+
+function rethrow(error: unknown): never {
+  throw error;
 }
