@@ -5,9 +5,11 @@
 // empty again, those sockets resume.
 //
 // The stash's bound: each socket adds at most the frames of one read before
-// it pauses, and once the stash holds more than `stashLimit` bytes the
-// worker pauses every socket (onOverLimit), so no further read happens:
-// the stash never holds more than stashLimit plus one read (64 KiB).
+// it pauses, a connection accepted while the stash is not empty starts
+// paused, and once the stash holds more than `stashLimit` bytes the worker
+// pauses every socket (onOverLimit), so no further read happens: the stash
+// never holds more than stashLimit plus one read (64 KiB), plus the open
+// events (at most 72 bytes each) of connections accepted meanwhile.
 //
 // Records are published once per turn of the worker's event loop (a
 // microtask after the callback that wrote them), so the records of one

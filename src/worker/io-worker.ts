@@ -76,6 +76,9 @@ function onConnection(raw: Socket): void {
   socket.on('data', onSocketData);
   socket.on('error', onSocketError);
   socket.on('close', onSocketClose);
+  // Events are waiting for ring space: a newcomer must not add a read to the
+  // stash. It starts paused and resumes with the others once the stash drains.
+  if (outbox.stalled) pauseSlot(slot);
 }
 
 /** Takes a place under the server-wide maxConnections cap, shared by every worker. */
