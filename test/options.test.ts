@@ -22,7 +22,7 @@ const ALL_OPTIONS = [
   'eventRingBytes', 'commandRingBytes', 'maxConnectionsPerWorker', 'node', 'noDelay', 'consumer',
   'lengthBytes', 'littleEndian', 'lengthIncludesHeader', 'keepHeader', 'keepAliveMs', 'ipv6Only',
   'idleTimeoutMs', 'frameTimeoutMs', 'maxConnections', 'maxBufferedBytes', 'slowConsumer',
-  'metricsPort', 'metricsHost',
+  'metricsPort', 'metricsHost', 'sharePort', 'closeTimeoutMs',
 ];
 
 /** Resolves options the type system would refuse, as a user's JS could pass them. */
@@ -67,12 +67,13 @@ describe('resolveOptions defaults', () => {
   it('node defaults to 0', () => expect(defaults.node).toBe(0));
   it('noDelay defaults to true', () => expect(defaults.noDelay).toBe(true));
   it('consumer defaults to main', () => expect(defaults.consumer).toBe('main'));
+  it('sharePort defaults to false (a held port is refused)', () => expect(defaults.sharePort).toBe(false));
 
   it('the resolved options have exactly these keys, and {} and explicit undefineds give the same', () => {
     expect(Object.keys(defaults).sort()).toEqual(
-      ['backlog', 'commandRingBytes', 'consumer', 'eventRingBytes', 'frameTimeoutMs', 'framing', 'host', 'idleTimeoutMs',
+      ['backlog', 'closeTimeoutMs', 'commandRingBytes', 'consumer', 'eventRingBytes', 'frameTimeoutMs', 'framing', 'host', 'idleTimeoutMs',
         'ipv6Only', 'keepAliveMs', 'maxBufferedBytes', 'maxConnections', 'maxConnectionsPerWorker',
-        'maxFrameBytes', 'metricsHost', 'metricsPort', 'noDelay', 'node', 'port', 'slowConsumer', 'workers'],
+        'maxFrameBytes', 'metricsHost', 'metricsPort', 'noDelay', 'node', 'port', 'sharePort', 'slowConsumer', 'workers'],
     );
     expect(resolveOptions({})).toEqual(defaults);
     expect(resolveAny(undefined)).toEqual(defaults);
@@ -128,6 +129,8 @@ describe('resolveOptions accepts valid values', () => {
     ['node 255', { node: 255 }, { node: 255 }],
     ['noDelay false', { noDelay: false }, { noDelay: false }],
     ['consumer external', { consumer: 'external' }, { consumer: 'external' }],
+    ['sharePort true', { sharePort: true }, { sharePort: true }],
+    ['sharePort false', { sharePort: false }, { sharePort: false }],
     ['framing raw, explicitly', { framing: 'raw' }, { framing: { kind: 'raw' } }],
     [
       'a 1-byte string delimiter, not kept',
@@ -268,6 +271,10 @@ describe('resolveOptions rejects invalid options', () => {
     ['noDelay: 1', { noDelay: 1 }, 'noDelay', []],
     ['noDelay: 0', { noDelay: 0 }, 'noDelay', []],
     ['noDelay: null', { noDelay: null }, 'noDelay', []],
+
+    ['sharePort: a string', { sharePort: 'true' }, 'sharePort', ['true or false']],
+    ['sharePort: 1', { sharePort: 1 }, 'sharePort', []],
+    ['sharePort: null', { sharePort: null }, 'sharePort', []],
 
     ['consumer: unknown', { consumer: 'worker' }, 'consumer', ['"main"', '"external"']],
     ['consumer: wrong case', { consumer: 'Main' }, 'consumer', []],
@@ -561,6 +568,7 @@ describe('timeout, limit and socket options', () => {
   it('ipv6Only defaults to false (dual stack with host "::")', () => expect(defaults.ipv6Only).toBe(false));
   it('idleTimeoutMs defaults to 0 (no idle timeout)', () => expect(defaults.idleTimeoutMs).toBe(0));
   it('frameTimeoutMs defaults to 30000 (on: an incomplete frame may wait 30 s)', () => expect(defaults.frameTimeoutMs).toBe(30_000));
+  it('closeTimeoutMs defaults to 5000 (a closing socket gets 5 s to flush)', () => expect(defaults.closeTimeoutMs).toBe(5000));
   it('maxConnections defaults to 2^31 - 1 (no cap beyond the slots)', () => expect(defaults.maxConnections).toBe(2 ** 31 - 1));
   it('maxBufferedBytes defaults to 1 MiB', () => expect(defaults.maxBufferedBytes).toBe(MiB));
   it('slowConsumer defaults to "close"', () => expect(defaults.slowConsumer).toBe('close'));
@@ -597,6 +605,7 @@ describe('timeout, limit and socket options', () => {
     ['keepAliveMs', 0, DAY_MS],
     ['idleTimeoutMs', 0, DAY_MS],
     ['frameTimeoutMs', 0, DAY_MS],
+    ['closeTimeoutMs', 1, DAY_MS],
     ['maxConnections', 1, 2 ** 31 - 1],
     ['maxBufferedBytes', 1, 2 ** 40],
   ];
@@ -669,6 +678,9 @@ describe('timeout, limit and socket options', () => {
     ['idleTimeoutMs: NaN', { idleTimeoutMs: NaN }, 'idleTimeoutMs', ['NaN']],
 
     ['frameTimeoutMs: negative', { frameTimeoutMs: -1 }, 'frameTimeoutMs', ['from 0 to 86400000']],
+    ['closeTimeoutMs: 0', { closeTimeoutMs: 0 }, 'closeTimeoutMs', ['from 1 to 86400000']],
+    ['closeTimeoutMs: over a day', { closeTimeoutMs: DAY_MS + 1 }, 'closeTimeoutMs', ['from 1 to 86400000']],
+    ['closeTimeoutMs: a fraction', { closeTimeoutMs: 1.5 }, 'closeTimeoutMs', ['from 1 to 86400000']],
     ['frameTimeoutMs: over a day', { frameTimeoutMs: DAY_MS + 1 }, 'frameTimeoutMs', ['from 0 to 86400000']],
     ['frameTimeoutMs: a float', { frameTimeoutMs: 100.25 }, 'frameTimeoutMs', ['integer']],
     ['frameTimeoutMs: null', { frameTimeoutMs: null }, 'frameTimeoutMs', ['null']],

@@ -9,7 +9,9 @@
 // Then a replacement starts on the same shared memory: same rings (so
 // producers and the consumer carry on unchanged, and commands for the dead
 // ids are counted as stale), same slot generations (so no new id repeats a
-// dead one), and it joins the same port with reusePort.
+// dead one), and it joins the same port with reusePort. Only the first
+// start claims the port (see port-claim.ts): a replacement rejoins a port
+// this server already holds, so it neither probes nor re-marks it.
 
 import { Worker } from 'node:worker_threads';
 import type { WorkerApi, WorkerInit, ShutdownReport } from '../shared/control.ts';
@@ -20,6 +22,7 @@ import { RecordKind } from '../shared/records.ts';
 import { RingWriter, createRingStorage } from '../shared/ring.ts';
 import { type Remote, nodeEndpoint, releaseProxy, wrap } from '../shared/rpc.ts';
 import { ADMISSION_WORDS, STAT_FIELDS, StatField, createStatsStorage } from '../shared/stats.ts';
+import { type PortMarker, claimPort, markExclusive, where } from './port-claim.ts';
 
 const workerUrl = new URL(`../worker/io-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
@@ -46,6 +49,8 @@ export class Supervisor {
   readonly #admission: Int32Array;
   readonly #admissionStorage = new SharedArrayBuffer(ADMISSION_WORDS * 4);
   #stopping = false;
+  /** Held while an exclusive server (sharePort false) lives; released in terminateAll. */
+  #marker: PortMarker | undefined;
   readonly #onExit: (index: number, error: unknown) => void;
 
   constructor(options: ResolvedOptions, consumerBell: Doorbell, onExit: (index: number, error: unknown) => void) {
@@ -57,6 +62,8 @@ export class Supervisor {
 
   async start(): Promise<void> {
     const o = this.#options;
+    // The workers are spawned at once (the server wires its rings to them
+    // before start resolves); they bind only when told to listen.
     for (let index = 0; index < o.workers; index++) {
       this.#spawn({
         index,
@@ -71,13 +78,25 @@ export class Supervisor {
       });
     }
     try {
+      if (o.port !== 0) this.#marker = await claimPort(o);
+      await this.#listenAll();
+      // A port the kernel picked was free: only the marker remains to take.
+      if (o.port === 0 && !o.sharePort) this.#marker = await markExclusive(o.host, this.port);
+    } catch (error) {
+      await this.terminateAll();
+      throw error;
+    }
+  }
+
+  async #listenAll(): Promise<void> {
+    const o = this.#options;
+    try {
       // The first worker picks the port when 0 was asked for; the others join it.
       this.port = await this.workers[0]!.api.listen(o.port);
       await Promise.all(this.workers.slice(1).map((w) => w.api.listen(this.port)));
     } catch (error) {
-      await this.terminateAll();
       const message = error instanceof Error ? error.message : String(error);
-      throw new FlamingoError('ERR_FLAMINGO_LISTEN', `cannot listen on ${o.host}:${o.port}: ${message}`);
+      throw new FlamingoError('ERR_FLAMINGO_LISTEN', `cannot listen on ${where(o.host, o.port)}: ${message}`, { cause: error });
     }
   }
 
@@ -112,6 +131,10 @@ export class Supervisor {
         await w.thread.terminate();
       }),
     );
+    // After the workers' listeners are gone, so no sharer can join them.
+    const marker = this.#marker;
+    this.#marker = undefined;
+    await marker?.release();
   }
 
   /** Test hook: makes worker `index` throw an uncaught exception. */

@@ -10,6 +10,7 @@ export type FlamingoErrorCode =
   | 'ERR_FLAMINGO_UNKNOWN_OPTION'
   | 'ERR_FLAMINGO_INVALID_ID'
   | 'ERR_FLAMINGO_INVALID_PAYLOAD'
+  | 'ERR_FLAMINGO_PAYLOAD_TOO_LARGE'
   | 'ERR_FLAMINGO_SERVER_CLOSED'
   | 'ERR_FLAMINGO_NODE_VERSION'
   | 'ERR_FLAMINGO_LISTEN'
@@ -19,8 +20,9 @@ export type FlamingoErrorCode =
 export class FlamingoError extends Error {
   readonly code: FlamingoErrorCode;
 
-  constructor(code: FlamingoErrorCode, message: string) {
-    super(message);
+  /** `options.cause` keeps the error this one explains (a socket's EADDRINUSE, say). */
+  constructor(code: FlamingoErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'FlamingoError';
     this.code = code;
     Object.defineProperty(this, kFlamingoError, { value: true });

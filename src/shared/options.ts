@@ -49,10 +49,25 @@ export interface ServerOptions {
   keepAliveMs?: number;
   /** With host '::', accept IPv6 only (true) or IPv4 too (false). Default false. */
   ipv6Only?: boolean;
-  /** Close a connection with no data in or out for this long ('timeout'); 0 = never. Default 0. */
+  /**
+   * Let other processes of the same application (same user) listen on this
+   * port too, the kernel spreading connections over all of them (reusePort
+   * across processes); every server on the port must set it. Default false:
+   * a port that any other socket holds is refused with ERR_FLAMINGO_LISTEN
+   * (EADDRINUSE), and a later server that sets sharePort cannot join it.
+   */
+  sharePort?: boolean;
+  /** Close a connection with no data in or out for this long ('idle-timeout'); 0 = never. Default 0. */
   idleTimeoutMs?: number;
-  /** Close a connection whose incomplete frame has waited this long ('timeout'); 0 = never. Default 30000. */
+  /** Close a connection whose incomplete frame has waited this long ('frame-timeout'); 0 = never. Default 30000. */
   frameTimeoutMs?: number;
+  /**
+   * The longest a closing connection may take to write what was sent to it:
+   * after close(id), or after the peer half-closed (its write side stays
+   * open for replies). Then the socket is destroyed and its unsent bytes
+   * are counted in abandonedBytes. Default 5000.
+   */
+  closeTimeoutMs?: number;
   /** Server-wide cap on open connections; one over it is accepted, closed at once and counted as rejected. Default: no cap beyond the slots. */
   maxConnections?: number;
   /** Bytes queued for one connection's socket before the slowConsumer policy applies. Default 1 MiB. */
@@ -81,8 +96,10 @@ export interface ResolvedOptions {
   noDelay: boolean;
   keepAliveMs: number;
   ipv6Only: boolean;
+  sharePort: boolean;
   idleTimeoutMs: number;
   frameTimeoutMs: number;
+  closeTimeoutMs: number;
   maxConnections: number;
   maxBufferedBytes: number;
   slowConsumer: 'close' | 'drop';
@@ -97,7 +114,7 @@ const KNOWN = new Set<string>([
   'eventRingBytes', 'commandRingBytes', 'maxConnectionsPerWorker', 'node', 'noDelay', 'consumer',
   'lengthBytes', 'littleEndian', 'lengthIncludesHeader', 'keepHeader', 'keepAliveMs', 'ipv6Only',
   'idleTimeoutMs', 'frameTimeoutMs', 'maxConnections', 'maxBufferedBytes', 'slowConsumer',
-  'metricsPort', 'metricsHost',
+  'metricsPort', 'metricsHost', 'sharePort', 'closeTimeoutMs',
 ]);
 
 const FRAMING_OPTIONS: Record<string, readonly string[]> = {
@@ -137,8 +154,10 @@ export function resolveOptions(input: ServerOptions = {}): ResolvedOptions {
     noDelay: boolean(input, 'noDelay', true),
     keepAliveMs: integer(input, 'keepAliveMs', 0, 0, DAY_MS),
     ipv6Only: boolean(input, 'ipv6Only', false),
+    sharePort: boolean(input, 'sharePort', false),
     idleTimeoutMs: integer(input, 'idleTimeoutMs', 0, 0, DAY_MS),
     frameTimeoutMs: integer(input, 'frameTimeoutMs', 30_000, 0, DAY_MS),
+    closeTimeoutMs: integer(input, 'closeTimeoutMs', 5000, 1, DAY_MS),
     maxConnections: integer(input, 'maxConnections', 2 ** 31 - 1, 1, 2 ** 31 - 1),
     maxBufferedBytes: integer(input, 'maxBufferedBytes', MiB, 1, 2 ** 40),
     slowConsumer: oneOf(input, 'slowConsumer', ['close', 'drop'] as const, 'close'),
