@@ -20,7 +20,7 @@ describe("the seed's pull style", () => {
     const openLoop = async (): Promise<void> => {
       while (running) {
         const event = await s.recvOpen();
-        if (event.id === 0) break;
+        if (event === null) break;
         if (opened.has(event.id)) violations.push(`open twice ${event.id}`);
         if (event.address !== '127.0.0.1' || event.localPort !== s.port) violations.push(`bad open info ${JSON.stringify(event)}`);
         opened.add(event.id);
@@ -29,6 +29,7 @@ describe("the seed's pull style", () => {
     const closeLoop = async (): Promise<void> => {
       while (running) {
         const event = await s.recvClose();
+        if (event === null) break;
         if (!opened.has(event.id)) violations.push(`close before open ${event.id}`);
         if (closed.has(event.id)) violations.push(`close twice ${event.id}`);
         closed.add(event.id);
@@ -37,7 +38,9 @@ describe("the seed's pull style", () => {
     let echoed = 0;
     const dataLoop = async (): Promise<void> => {
       while (running) {
-        const { id, data } = await s.recvData();
+        const event = await s.recvData();
+        if (event === null) break;
+        const { id, data } = event;
         if (!opened.has(id) || closed.has(id)) violations.push(`data outside open..close ${id}`);
         s.send(id, data);
         echoed++;
@@ -63,7 +66,9 @@ describe("the seed's pull style", () => {
     let running = true;
     const loop = async (): Promise<void> => {
       while (running) {
-        const { id, data } = await s.recvData();
+        const event = await s.recvData();
+        if (event === null) break;
+        const { id, data } = event;
         s.send(id, data);
       }
     };
@@ -84,8 +89,8 @@ describe("the seed's pull style", () => {
     await firstOpen;
     // A data puller waits; a second connection opens and sends, but nobody pulls its open yet.
     let dataTaken: { id: number; text: string } | undefined;
-    const pulling = s.recvData().then(({ id, data }) => {
-      dataTaken = { id, text: data.toString() };
+    const pulling = s.recvData().then((event) => {
+      dataTaken = { id: event!.id, text: event!.data.toString() };
     });
     const [b] = await connectMany(s.port, 1);
     b!.write('hello');
@@ -94,7 +99,7 @@ describe("the seed's pull style", () => {
     expect(dataTaken).toBeUndefined();
     const secondOpen = await s.recvOpen();
     await pulling;
-    expect(dataTaken).toEqual({ id: secondOpen.id, text: 'hello' });
+    expect(dataTaken).toEqual({ id: secondOpen!.id, text: 'hello' });
     a!.destroy();
     b!.destroy();
   });

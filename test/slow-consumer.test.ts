@@ -21,7 +21,9 @@ describe('slow consumers and clients that do not read', () => {
     let taken = 0;
     const loop = async (): Promise<void> => {
       while (running) {
-        const { id, data } = await s.recvData();
+        const event = await s.recvData();
+        if (event === null) break;
+        const { id, data } = event;
         const list = got.get(id) ?? [];
         list.push(data);
         got.set(id, list);
@@ -33,6 +35,7 @@ describe('slow consumers and clients that do not read', () => {
     const openLoop = async (): Promise<void> => {
       while (running) {
         const open = await s.recvOpen();
+        if (open === null) break;
         opens.set(open.port, open.id);
       }
     };

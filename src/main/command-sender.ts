@@ -10,16 +10,23 @@
 // returns true. What is buffered: ring bytes (commandRingBytes per worker)
 // plus, for an async sender, the overflow queue, which grows only while the
 // application keeps sending after a false.
+//
+// A send is one message however large: one larger than a record travels as
+// pieces flagged CONTINUES, contiguous in its ring, and the worker writes it
+// only once it has every piece. A message over maxMessageBytes (the
+// server's maxBufferedBytes) is refused at the call: no socket could take it.
 
 import { FlamingoError, describe } from '../shared/errors.ts';
 import { idNode, idWorker, isWellFormedId } from '../shared/id.ts';
-import { RecordKind, SEND_MANY_IDS } from '../shared/records.ts';
+import { RecordKind, SEND_MANY_IDS, SendFlag } from '../shared/records.ts';
 import { RingWriter } from '../shared/ring.ts';
 import { Doorbell } from '../shared/doorbell.ts';
 import { Fifo } from './fifo.ts';
+import { Lifecycle, LifecycleState } from './lifecycle.ts';
 
 interface QueuedCommand {
   kind: number;
+  flags: number;
   id: number;
   payload: Uint8Array;
 }
@@ -27,6 +34,15 @@ interface QueuedCommand {
 export interface CommandTarget {
   ring: SharedArrayBuffer;
   workerBell: SharedArrayBuffer;
+}
+
+/** What every sender of one server shares: plain data, so it can be posted to a pipeline thread. */
+export interface SenderLimits {
+  node: number;
+  /** The largest message one send may carry (the server's maxBufferedBytes). */
+  maxMessageBytes: number;
+  /** The server's lifecycle block (lifecycle.ts). */
+  lifecycle: SharedArrayBuffer;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -38,20 +54,23 @@ export class CommandSender {
   readonly #overflow: Fifo<QueuedCommand>[];
   readonly #waiting: boolean[];
   readonly #node: number;
+  readonly #maxMessage: number;
+  readonly #lifecycle: Lifecycle;
   readonly #blocking: boolean;
   #publishScheduled = false;
   #wakeScheduled = false;
   #owesDrain = false;
-  #closed = false;
   #scratch = new Float64Array(1024);
   onDrain: () => void = () => {};
 
-  constructor(targets: readonly CommandTarget[], node: number, blocking: boolean) {
+  constructor(targets: readonly CommandTarget[], limits: SenderLimits, blocking: boolean) {
     this.#rings = targets.map((t) => new RingWriter(t.ring, new Doorbell(t.workerBell)));
     this.#ringBuffers = this.#rings.map((r) => Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength));
     this.#overflow = targets.map(() => new Fifo<QueuedCommand>());
     this.#waiting = targets.map(() => false);
-    this.#node = node;
+    this.#node = limits.node;
+    this.#maxMessage = limits.maxMessageBytes;
+    this.#lifecycle = new Lifecycle(limits.lifecycle);
     this.#blocking = blocking;
   }
 
@@ -62,16 +81,12 @@ export class CommandSender {
     return total;
   }
 
-  /** Refuses every later command (the server has shut down). */
-  close(): void {
-    this.#closed = true;
-  }
-
   send(id: number, data: Uint8Array | string): boolean {
     const worker = this.#route(id);
+    if (this.#refusing()) return false;
     const ring = this.#rings[worker]!;
     if (typeof data === 'string') {
-      if (data.length * 3 <= ring.maxPayload && this.#overflow[worker]!.length === 0) {
+      if (data.length * 3 <= Math.min(ring.maxPayload, this.#maxMessage) && this.#overflow[worker]!.length === 0) {
         const length = Buffer.byteLength(data);
         const offset = this.#reserve(worker, RecordKind.SEND, id, length);
         if (offset >= 0) {
@@ -83,17 +98,32 @@ export class CommandSender {
     } else if (!(data instanceof Uint8Array)) {
       throw new FlamingoError('ERR_FLAMINGO_INVALID_PAYLOAD', `send() takes a Uint8Array, Buffer or string; got ${describe(data)}`);
     }
+    this.#checkSize(data.length, 'send');
     if (data.length === 0) return this.#overflow[worker]!.length === 0;
+    if (data.length <= ring.maxPayload) return this.#put(worker, RecordKind.SEND, 0, id, data);
     let accepted = true;
     for (let start = 0; start < data.length; start += ring.maxPayload) {
-      const piece = data.subarray(start, Math.min(data.length, start + ring.maxPayload));
-      accepted = this.#put(worker, RecordKind.SEND, id, piece) && accepted;
+      const end = Math.min(data.length, start + ring.maxPayload);
+      const flags = end < data.length ? SendFlag.CONTINUES : 0;
+      accepted = this.#put(worker, RecordKind.SEND, flags, id, data.subarray(start, end)) && accepted;
     }
     return accepted;
   }
 
   closeConnection(id: number): boolean {
-    return this.#put(this.#route(id), RecordKind.CLOSE_CONN, id, EMPTY);
+    const worker = this.#route(id);
+    if (this.#refusing()) return false;
+    return this.#put(worker, RecordKind.CLOSE_CONN, 0, id, EMPTY);
+  }
+
+  /**
+   * Tells the worker that the consumer has handed out the close of a
+   * half-closed connection: what this thread sent it before is all it will
+   * get. Internal; works during shutdown too.
+   */
+  release(id: number): void {
+    if (this.#lifecycle.state === LifecycleState.CLOSED || !isWellFormedId(id) || idWorker(id) >= this.#rings.length) return;
+    this.#put(idWorker(id), RecordKind.RELEASE, 0, id, EMPTY);
   }
 
   sendMany(ids: ArrayLike<number>, data: Uint8Array | string): boolean {
@@ -107,6 +137,8 @@ export class CommandSender {
     // Validate every id first, so a bad one sends nothing.
     const perWorker = new Array<number>(this.#rings.length).fill(0);
     for (let i = 0; i < ids.length; i++) perWorker[this.#route(ids[i]!)]!++;
+    if (this.#refusing()) return false;
+    this.#checkSize(bytes.length, 'sendMany');
     if (ids.length > this.#scratch.length) this.#scratch = new Float64Array(ids.length);
     const sorted = this.#scratch;
     const starts: number[] = [];
@@ -165,30 +197,47 @@ export class CommandSender {
         `not a connection id of this server (node ${this.#node}, ${this.#rings.length} workers): ${describe(id)}`,
       );
     }
-    if (this.#closed) throw new FlamingoError('ERR_FLAMINGO_SERVER_CLOSED', 'the server has shut down; no command can be sent');
     return idWorker(id);
   }
 
+  /** During shutdown a command is refused (false, counted); after it, it throws. */
+  #refusing(): boolean {
+    const state = this.#lifecycle.state;
+    if (state === LifecycleState.RUNNING) return false;
+    if (state === LifecycleState.CLOSED) throw new FlamingoError('ERR_FLAMINGO_SERVER_CLOSED', 'the server has shut down; no command can be sent');
+    this.#lifecycle.refuse();
+    return true;
+  }
+
+  #checkSize(length: number, call: string): void {
+    if (length > this.#maxMessage) {
+      throw new FlamingoError(
+        'ERR_FLAMINGO_PAYLOAD_TOO_LARGE',
+        `${call}() of ${length} bytes is larger than maxBufferedBytes (${this.#maxMessage}), the most one connection may have queued; raise maxBufferedBytes to send larger messages`,
+      );
+    }
+  }
+
   /** Reserves a record in the ring when nothing is queued ahead of it; -1 otherwise. */
-  #reserve(worker: number, kind: number, id: number, length: number): number {
+  #reserve(worker: number, kind: number, id: number, length: number, flags = 0): number {
     if (this.#overflow[worker]!.length > 0) return -1;
     const ring = this.#rings[worker]!;
-    let offset = ring.write(kind, 0, 0, id, length);
+    let offset = ring.write(kind, flags, 0, id, length);
     if (offset < 0 && this.#blocking) {
       this.#waitForSpaceSync(worker, length);
-      offset = ring.write(kind, 0, 0, id, length);
+      offset = ring.write(kind, flags, 0, id, length);
     }
     if (offset >= 0) this.#schedulePublish();
     return offset;
   }
 
-  #put(worker: number, kind: number, id: number, payload: Uint8Array): boolean {
-    const offset = this.#reserve(worker, kind, id, payload.length);
+  #put(worker: number, kind: number, flags: number, id: number, payload: Uint8Array): boolean {
+    const offset = this.#reserve(worker, kind, id, payload.length, flags);
     if (offset >= 0) {
       this.#rings[worker]!.bytes.set(payload, offset);
       return true;
     }
-    this.#enqueue(worker, { kind, id, payload: payload.slice() });
+    this.#enqueue(worker, { kind, flags, id, payload: payload.slice() });
     return false;
   }
 
@@ -201,7 +250,7 @@ export class CommandSender {
     new Float64Array(target.buffer, target.byteOffset + at + SEND_MANY_IDS, ids.length).set(ids);
     target.set(bytes, at + SEND_MANY_IDS + ids.length * 8);
     if (offset >= 0) return true;
-    this.#enqueue(worker, { kind: RecordKind.SEND_MANY, id: 0, payload: target });
+    this.#enqueue(worker, { kind: RecordKind.SEND_MANY, flags: 0, id: 0, payload: target });
     return false;
   }
 
@@ -230,7 +279,7 @@ export class CommandSender {
     const ring = this.#rings[worker]!;
     const queue = this.#overflow[worker]!;
     for (let command = queue.peek(); command !== undefined; command = queue.peek()) {
-      const offset = ring.write(command.kind, 0, 0, command.id, command.payload.length);
+      const offset = ring.write(command.kind, command.flags, 0, command.id, command.payload.length);
       if (offset < 0) break;
       ring.bytes.set(command.payload, offset);
       queue.shift();

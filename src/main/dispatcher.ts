@@ -13,7 +13,8 @@ import type { OpenTracker } from './open-tracker.ts';
 export interface EventSink {
   open(id: number, reader: RingReader): void;
   data(id: number, view: Uint8Array): void;
-  close(id: number, code: number): void;
+  /** `flags`: CloseFlag bits (AWAITS_RELEASE: hand the close out, then release the id). */
+  close(id: number, code: number, flags?: number): void;
   /** True when the sink wants no more events for now; drain() stops until kick(). */
   isSaturated(): boolean;
   /** A handler threw: the record was consumed, the error goes here. */
@@ -72,7 +73,7 @@ export class Dispatcher {
               break;
             case RecordKind.CLOSE:
               this.#tracker.closed(reader.id);
-              sink.close(reader.id, reader.aux);
+              sink.close(reader.id, reader.aux, reader.flags);
               break;
             case RecordKind.WORKER_EXIT:
               this.#tracker.workerExited(reader.aux, sink.close);

@@ -15,16 +15,15 @@
 
 import { Doorbell, parkEnd, parkPrepare } from '../shared/doorbell.ts';
 import { FlamingoError } from '../shared/errors.ts';
-import { closeReasonName, RecordKind, type CloseReason } from '../shared/records.ts';
+import { CloseFlag, closeReasonName, RecordKind, type CloseReason } from '../shared/records.ts';
 import { RingReader } from '../shared/ring.ts';
-import { CommandSender, type CommandTarget } from './command-sender.ts';
+import { CommandSender, type CommandTarget, type SenderLimits } from './command-sender.ts';
 import { OpenTracker } from './open-tracker.ts';
 import { type OpenInfo, copyBytes, decodeOpen } from './decode.ts';
 import { type CloseEvent, type DataEvent, type OpenEvent, PullKind, PullQueues } from './pull-queues.ts';
 
 /** Plain data: post it to the thread that opens the pipeline. */
-export interface PipelineHandle {
-  node: number;
+export interface PipelineHandle extends SenderLimits {
   commandTargets: CommandTarget[];
   /** Present when this pipeline consumes the server's events. */
   events: { rings: SharedArrayBuffer[]; bell: SharedArrayBuffer; slotsPerWorker: number; stats: SharedArrayBuffer[] } | null;
@@ -54,7 +53,13 @@ export class Pipeline {
   #next = 0;
 
   constructor(handle: PipelineHandle) {
-    this.#sender = new CommandSender(handle.commandTargets, handle.node, true);
+    const sender = new CommandSender(handle.commandTargets, handle, true);
+    this.#sender = sender;
+    // A half-closed connection's close was handed out: its worker may end it.
+    this.#queues.onRelease = (id) => {
+      sender.release(id);
+      sender.publish();
+    };
     this.#readers = handle.events?.rings.map((storage) => new RingReader(storage)) ?? [];
     this.#bell = handle.events ? new Doorbell(handle.events.bell) : undefined;
     const events = handle.events;
@@ -94,6 +99,7 @@ export class Pipeline {
       case RecordKind.DATA:
         return { type: 'data', id: reader.id, data: reader.payload() };
       default:
+        this.#releaseIfAsked(reader);
         return { type: 'close', id: reader.id, reason: closeReasonName(reader.aux) };
     }
   }
@@ -126,8 +132,15 @@ export class Pipeline {
       const id = reader.id;
       if (reader.kind === RecordKind.OPEN) this.#queues.deliver(PullKind.OPEN, id, { id, ...decodeOpen(reader) });
       else if (reader.kind === RecordKind.DATA) this.#queues.deliver(PullKind.DATA, id, { id, data: copyBytes(reader.payload()) });
-      else this.#queues.deliver(PullKind.CLOSE, id, { id, reason: closeReasonName(reader.aux) });
+      else this.#queues.deliver(PullKind.CLOSE, id, { id, reason: closeReasonName(reader.aux) }, (reader.flags & CloseFlag.AWAITS_RELEASE) !== 0);
     }
+  }
+
+  /** Handing out a half-closed connection's close lets its worker end the socket once what was sent before is written. */
+  #releaseIfAsked(reader: RingReader): void {
+    if ((reader.flags & CloseFlag.AWAITS_RELEASE) === 0) return;
+    this.#sender.release(reader.id);
+    this.#sender.publish();
   }
 
   /**

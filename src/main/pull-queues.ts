@@ -33,15 +33,19 @@ export interface CloseEvent {
 export const PullKind = { OPEN: 0, DATA: 1, CLOSE: 2 } as const;
 export type PullKind = (typeof PullKind)[keyof typeof PullKind];
 type PullValue = OpenEvent | DataEvent | CloseEvent;
+type Waiter = (value: PullValue | null) => void;
 
 interface Pending {
   kind: PullKind;
   id: number;
   value: PullValue;
+  /** A half-closed connection's close: once it is handed out, onRelease(id). */
+  release: boolean;
 }
 
+
 export class PullQueues {
-  readonly #waiters = [new Fifo<(v: PullValue) => void>(), new Fifo<(v: PullValue) => void>(), new Fifo<(v: PullValue) => void>()];
+  readonly #waiters = [new Fifo<Waiter>(), new Fifo<Waiter>(), new Fifo<Waiter>()];
   readonly #queues = [new Fifo<Pending>(), new Fifo<Pending>(), new Fifo<Pending>()];
   readonly #consumed = [false, false, false];
   readonly #chains = new Map<number, { holder: Pending; rest: Pending[] }>();
@@ -50,6 +54,10 @@ export class PullQueues {
   unconsumed = 0;
   /** Called when queued data falls below the limit again. */
   onSpace: () => void = () => {};
+  /** Called when a close delivered with `release` is handed out (or let go): the worker may end that socket. */
+  onRelease: (id: number) => void = () => {};
+  /** Set once no event will come: waiters and later pulls on an empty queue get null. */
+  #ended = false;
   readonly #dataLimit: number;
 
   /** `consumeAll`: every kind counts as pulled from the start (a pipeline owns all its events). */
@@ -63,20 +71,36 @@ export class PullQueues {
     return this.#queuedDataBytes > this.#dataLimit;
   }
 
-  deliver(kind: PullKind, id: number, value: PullValue): void {
+  deliver(kind: PullKind, id: number, value: PullValue, release = false): void {
     const chain = this.#chains.get(id);
     if (chain !== undefined) {
-      chain.rest.push({ kind, id, value });
+      chain.rest.push({ kind, id, value, release });
       if (kind === PullKind.DATA) this.#queuedDataBytes += (value as DataEvent).data.length;
       return;
     }
-    this.#place({ kind, id, value }, undefined);
+    this.#place({ kind, id, value, release }, undefined);
   }
 
-  recv(kind: PullKind): Promise<PullValue> {
+  /**
+   * No event will come any more: every waiting pull resolves with null, and
+   * so does every later pull once its queue is empty (events already queued
+   * are still handed out first), as a closed channel does in the Go original.
+   */
+  end(): void {
+    this.#ended = true;
+    for (const waiters of this.#waiters) {
+      for (let waiter = waiters.shift(); waiter !== undefined; waiter = waiters.shift()) waiter(null);
+    }
+  }
+
+  recv(kind: PullKind): Promise<PullValue | null> {
     this.#consumed[kind] = true;
     const pending = this.#queues[kind]!.shift();
-    if (pending === undefined) return new Promise((resolve) => this.#waiters[kind]!.push(resolve));
+    if (pending === undefined) {
+      if (this.#ended) return Promise.resolve(null);
+      return new Promise((resolve) => this.#waiters[kind]!.push(resolve));
+    }
+    if (pending.release) this.onRelease(pending.id);
     // The connection's later events are released only after this one's
     // taker has run: released at once, a later event could go to a waiter
     // whose continuation was queued before the taker's.
@@ -89,6 +113,7 @@ export class PullQueues {
     this.#consumed[kind] = true;
     const pending = this.#queues[kind]!.shift();
     if (pending === undefined) return undefined;
+    if (pending.release) this.onRelease(pending.id);
     this.#taken(pending);
     return pending.value;
   }
@@ -97,10 +122,12 @@ export class PullQueues {
   #place(event: Pending, rest: Pending[] | undefined): boolean {
     if (!this.#consumed[event.kind]) {
       this.unconsumed++;
+      if (event.release) this.onRelease(event.id);
       return false;
     }
     const waiter = this.#waiters[event.kind]!.shift();
     if (waiter !== undefined) {
+      if (event.release) this.onRelease(event.id);
       waiter(event.value);
       return false;
     }

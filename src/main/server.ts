@@ -10,12 +10,13 @@ import { FlamingoError, invalidOption } from '../shared/errors.ts';
 import { type IdParts, decodeId } from '../shared/id.ts';
 import { encodeLengthPrefixed } from '../shared/length-prefix.ts';
 import { type ResolvedOptions, type ServerOptions, resolveOptions } from '../shared/options.ts';
-import { type CloseReason, closeReasonName } from '../shared/records.ts';
+import { type CloseReason, CloseFlag, closeReasonName } from '../shared/records.ts';
 import { type RingReader, ringUsed } from '../shared/ring.ts';
 import { type WorkerStats, readStats } from '../shared/stats.ts';
 import { CommandSender, type CommandTarget } from './command-sender.ts';
 import { type OpenInfo, copyBytes, decodeOpen } from './decode.ts';
 import { Dispatcher, type EventSink } from './dispatcher.ts';
+import { Lifecycle, LifecycleState, createLifecycleStorage } from './lifecycle.ts';
 import { boundPort, serveMetrics } from './metrics.ts';
 import { OpenTracker } from './open-tracker.ts';
 import { Supervisor } from './supervisor.ts';
@@ -45,13 +46,27 @@ export interface ShutdownOptions {
 /** The sums over every worker of the counters they share with WorkerStats. */
 type Totals = Pick<
   WorkerStats,
-  'connections' | 'opened' | 'rejected' | 'closed' | 'bytesIn' | 'bytesOut' | 'framesIn' | 'sends' | 'staleSends' | 'droppedSends' | 'pausedReads'
+  | 'connections'
+  | 'opened'
+  | 'rejected'
+  | 'closed'
+  | 'bytesIn'
+  | 'bytesOut'
+  | 'framesIn'
+  | 'sends'
+  | 'staleSends'
+  | 'droppedSends'
+  | 'pausedReads'
+  | 'truncatedFrames'
+  | 'abandonedBytes'
 >;
 
 export interface ServerStats extends Totals {
   workerRestarts: number;
   /** Events of a kind with no listener that nobody had pulled: let go, not kept. */
   unconsumedEvents: number;
+  /** send, sendMany and close calls refused (returned false) because shutdown had begun. */
+  refusedSends: number;
   workers: WorkerStats[];
 }
 
@@ -68,6 +83,7 @@ export class Server extends EventEmitter<ServerEvents> {
   readonly #consumerBell = new Doorbell(createDoorbellStorage());
   readonly #supervisor: Supervisor;
   readonly #pull = new PullQueues(PULL_DATA_LIMIT);
+  readonly #lifecycle = new Lifecycle(createLifecycleStorage());
   #sender: CommandSender | undefined;
   #dispatcher: Dispatcher | undefined;
   #listening = [false, false, false];
@@ -105,12 +121,14 @@ export class Server extends EventEmitter<ServerEvents> {
     const supervisor = this.#supervisor;
     const started = supervisor.start();
     const workers = supervisor.workers;
-    this.#sender = new CommandSender(
+    const sender = new CommandSender(
       workers.map((w) => ({ ring: w.init.commandRings[0]!, workerBell: w.init.commandBell })),
-      o.node,
+      this.#senderLimits(),
       false,
     );
-    this.#sender.onDrain = () => this.#emitSafely('drain');
+    this.#sender = sender;
+    sender.onDrain = () => this.#emitSafely('drain');
+    this.#pull.onRelease = (id) => this.#releaseLater(id);
     if (o.consumer === 'main') {
       const tracker = new OpenTracker(o.workers, o.maxConnectionsPerWorker, workers.map((w) => w.stats));
       this.#dispatcher = new Dispatcher(workers.map((w) => w.init.eventRing), this.#consumerBell, this.#sink, tracker);
@@ -128,7 +146,13 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#state = 'running';
   }
 
-  /** Queues `data` for connection `id`. False means: buffered, wait for 'drain' before sending more. */
+  /**
+   * Queues `data` for connection `id`, as one message: it reaches the socket
+   * whole or not at all. False means: buffered, wait for 'drain' before
+   * sending more; or, once shutdown() has begun, refused (counted in
+   * stats().refusedSends; no 'drain' follows). A message larger than
+   * maxBufferedBytes throws ERR_FLAMINGO_PAYLOAD_TOO_LARGE.
+   */
   send(id: number, data: Uint8Array | string): boolean {
     return this.#commands().send(id, data);
   }
@@ -159,19 +183,19 @@ export class Server extends EventEmitter<ServerEvents> {
     return this.#commands().closeConnection(id);
   }
 
-  /** The next open event, for pull loops. */
-  recvOpen(): Promise<OpenEvent> {
-    return this.#pullKind(PullKind.OPEN) as Promise<OpenEvent>;
+  /** The next open event, for pull loops; null once the server has shut down and every open was handed out. */
+  recvOpen(): Promise<OpenEvent | null> {
+    return this.#pullKind(PullKind.OPEN) as Promise<OpenEvent | null>;
   }
 
-  /** The next data event, as a copy the caller owns. */
-  recvData(): Promise<DataEvent> {
-    return this.#pullKind(PullKind.DATA) as Promise<DataEvent>;
+  /** The next data event, as a copy the caller owns; null once the server has shut down and every frame was handed out. */
+  recvData(): Promise<DataEvent | null> {
+    return this.#pullKind(PullKind.DATA) as Promise<DataEvent | null>;
   }
 
-  /** The next close event. */
-  recvClose(): Promise<CloseEvent> {
-    return this.#pullKind(PullKind.CLOSE) as Promise<CloseEvent>;
+  /** The next close event; null once the server has shut down and every close was handed out. */
+  recvClose(): Promise<CloseEvent | null> {
+    return this.#pullKind(PullKind.CLOSE) as Promise<CloseEvent | null>;
   }
 
   /**
@@ -193,7 +217,7 @@ export class Server extends EventEmitter<ServerEvents> {
     const rings = await this.#supervisor.addCommandRings();
     const targets: CommandTarget[] = rings.map((ring, index) => ({ ring, workerBell: workers[index]!.init.commandBell }));
     return {
-      node: this.options.node,
+      ...this.#senderLimits(),
       commandTargets: targets,
       events: consume
         ? {
@@ -266,8 +290,11 @@ export class Server extends EventEmitter<ServerEvents> {
       staleSends: sum((s) => s.staleSends),
       droppedSends: sum((s) => s.droppedSends),
       pausedReads: sum((s) => s.pausedReads),
+      truncatedFrames: sum((s) => s.truncatedFrames),
+      abandonedBytes: sum((s) => s.abandonedBytes),
       workerRestarts: sum((s) => s.restarts),
       unconsumedEvents: this.#pull.unconsumed,
+      refusedSends: this.#lifecycle.refused,
       workers,
     };
   }
@@ -287,6 +314,8 @@ export class Server extends EventEmitter<ServerEvents> {
 
   async #runShutdown(drainMs: number): Promise<ShutdownReport> {
     this.#state = 'closing';
+    // From here every sender refuses new commands; those already accepted are delivered.
+    this.#lifecycle.set(LifecycleState.CLOSING);
     await this.#supervisor.stopAccepting();
     const sender = this.#sender!;
     sender.publish();
@@ -295,8 +324,9 @@ export class Server extends EventEmitter<ServerEvents> {
     // Every close record is published before a worker's shutdown resolves.
     this.#dispatcher?.drain();
     this.#dispatcher?.stop();
+    this.#pull.end();
     this.#consumerBell.end();
-    sender.close();
+    this.#lifecycle.set(LifecycleState.CLOSED);
     await this.#supervisor.terminateAll();
     const metrics = this.#metrics;
     if (metrics !== undefined) {
@@ -320,6 +350,26 @@ export class Server extends EventEmitter<ServerEvents> {
       throw new FlamingoError('ERR_FLAMINGO_INVALID_ID', `not a connection id of this server (node ${this.options.node}, ${this.options.workers} workers): ${id}`);
     }
     return parts;
+  }
+
+  /**
+   * A half-closed connection's close was handed out. The release that lets
+   * its worker end the socket waits for the next turn: a reply made from a
+   * microtask (a pull loop's continuation runs after the turn that handed it
+   * the request) must reach the ring first.
+   */
+  #releaseLater(id: number): void {
+    if (this.#releases.push(id) === 1) setImmediate(this.#releaseAll);
+  }
+
+  readonly #releases: number[] = [];
+  readonly #releaseAll = (): void => {
+    for (const id of this.#releases) this.#sender!.release(id);
+    this.#releases.length = 0;
+  };
+
+  #senderLimits(): { node: number; maxMessageBytes: number; lifecycle: SharedArrayBuffer } {
+    return { node: this.options.node, maxMessageBytes: this.options.maxBufferedBytes, lifecycle: this.#lifecycle.storage };
   }
 
   #commands(): CommandSender {
@@ -397,10 +447,12 @@ export class Server extends EventEmitter<ServerEvents> {
         this.#listenerFailed(error);
       }
     },
-    close: (id: number, code: number) => {
+    close: (id: number, code: number, flags = 0) => {
       const reason = closeReasonName(code);
+      // A half-closed connection's write side stays open until its close is handed out.
+      const awaitsRelease = (flags & CloseFlag.AWAITS_RELEASE) !== 0;
       if (!this.#listening[2]) {
-        this.#pull.deliver(PullKind.CLOSE, id, { id, reason });
+        this.#pull.deliver(PullKind.CLOSE, id, { id, reason }, awaitsRelease);
         return;
       }
       try {
@@ -408,6 +460,7 @@ export class Server extends EventEmitter<ServerEvents> {
       } catch (error) {
         this.#listenerFailed(error);
       }
+      if (awaitsRelease) this.#releaseLater(id);
     },
     isSaturated: () => this.#pull.saturated,
     failed: (error: unknown) => this.#listenerFailed(error),

@@ -36,8 +36,26 @@ export const RecordKind = {
   SEND: 16,
   SEND_MANY: 17,
   CLOSE_CONN: 18,
+  /** The consumer has handed out a CLOSE that carried AWAITS_RELEASE: end the write side once what was sent before is written. */
+  RELEASE: 19,
 } as const;
 export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
+
+/** Flags of a CLOSE event record. */
+export const CloseFlag = {
+  /**
+   * The peer half-closed: the worker keeps the socket's write side open so
+   * replies still reach the client, until the consumer answers with a
+   * RELEASE command for the id (or closeTimeoutMs passes).
+   */
+  AWAITS_RELEASE: 1,
+} as const;
+
+/** Flags of a SEND command record. */
+export const SendFlag = {
+  /** A piece of a send larger than one record; the message ends with the next piece that lacks this flag. */
+  CONTINUES: 1,
+} as const;
 
 export function recordBytes(payloadLength: number): number {
   return RECORD_HEADER_BYTES + ((payloadLength + RECORD_ALIGN - 1) & ~(RECORD_ALIGN - 1));

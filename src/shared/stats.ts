@@ -16,6 +16,8 @@ export const StatField = {
   STALE_SENDS: 7,
   PAUSED_READS: 8,
   EVENT_RING_HIGH_WATER: 9,
+  /** Connections that closed with an incomplete frame, which was discarded. */
+  TRUNCATED_FRAMES: 10,
   /** Sends dropped by the slowConsumer 'drop' policy. */
   DROPPED_SENDS: 11,
   /** Most bytes the worker held in its stash while its event ring was full. */
@@ -26,8 +28,10 @@ export const StatField = {
   BUFFERED_OUT: 14,
   /** Event-loop utilisation of the worker over the last second, 0 to 1. */
   EVENT_LOOP_UTILIZATION: 15,
+  /** Bytes never written because a closing socket outlived closeTimeoutMs (or shutdown's drainMs) and was destroyed. */
+  ABANDONED_BYTES: 16,
   /** CLOSED_BASE + close code: connections closed for that reason. */
-  CLOSED_BASE: 16,
+  CLOSED_BASE: 17,
 } as const;
 
 export const STAT_FIELDS = StatField.CLOSED_BASE + CLOSE_REASONS.length;
@@ -57,6 +61,8 @@ export interface WorkerStats {
   staleSends: number;
   droppedSends: number;
   pausedReads: number;
+  truncatedFrames: number;
+  abandonedBytes: number;
   /** Bytes in the worker's event ring at the moment of the snapshot. */
   eventRingUsed: number;
   eventRingHighWater: number;
@@ -84,6 +90,8 @@ export function readStats(worker: number, counters: Float64Array, eventRingUsed:
     staleSends: counters[StatField.STALE_SENDS]!,
     droppedSends: counters[StatField.DROPPED_SENDS]!,
     pausedReads: counters[StatField.PAUSED_READS]!,
+    truncatedFrames: counters[StatField.TRUNCATED_FRAMES]!,
+    abandonedBytes: counters[StatField.ABANDONED_BYTES]!,
     eventRingUsed,
     eventRingHighWater: counters[StatField.EVENT_RING_HIGH_WATER]!,
     stashHighWater: counters[StatField.STASH_HIGH_WATER]!,

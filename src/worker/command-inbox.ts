@@ -9,7 +9,7 @@
 
 import { Doorbell, parkEnd, parkPrepare } from '../shared/doorbell.ts';
 import { idGeneration, idSlot } from '../shared/id.ts';
-import { RecordKind, SEND_MANY_COUNT_U32, SEND_MANY_IDS } from '../shared/records.ts';
+import { RecordKind, SEND_MANY_COUNT_U32, SEND_MANY_IDS, SendFlag } from '../shared/records.ts';
 import type { Socket } from 'node:net';
 import { RingReader } from '../shared/ring.ts';
 import { StatField } from '../shared/stats.ts';
@@ -20,14 +20,25 @@ const RELEASE_EVERY = 256;
 
 /** What the worker does with a command for a live connection. */
 export interface ConnectionActions {
-  /** Writes `bytes` (a copy the socket may keep) to the connection in `slot`. */
-  write(slot: number, socket: Socket, bytes: Buffer): void;
+  /** Writes one message, in one or more pieces (copies the socket may keep), to the connection in `slot`. */
+  write(slot: number, socket: Socket, pieces: Buffer | readonly Buffer[], length: number): void;
   /** Closes the connection in `slot` after flushing what was written: reason 'local'. */
   close(slot: number, socket: Socket): void;
+  /** The consumer has seen the close of a half-closed connection: end its write side once flushed. */
+  release(slot: number, socket: Socket): void;
+}
+
+/** A send larger than one record, gathered piece by piece (pieces of one message are contiguous in their ring). */
+interface GatheredMessage {
+  id: number;
+  pieces: Buffer[];
+  length: number;
 }
 
 export class CommandInbox {
   readonly #readers: RingReader[] = [];
+  /** Per ring: the message whose pieces are arriving, if any. */
+  readonly #gathering: (GatheredMessage | undefined)[] = [];
   readonly #bell: Doorbell;
   readonly #table: ConnectionTable;
   readonly #stats: Float64Array;
@@ -54,10 +65,11 @@ export class CommandInbox {
 
   /** Acts on every command waiting in any ring. */
   drain(): void {
-    for (const reader of this.#readers) {
+    for (let ring = 0; ring < this.#readers.length; ring++) {
+      const reader = this.#readers[ring]!;
       let count = 0;
       while (reader.peek()) {
-        this.#execute(reader);
+        this.#execute(reader, ring);
         reader.advance();
         if (++count % RELEASE_EVERY === 0) reader.release();
       }
@@ -97,16 +109,20 @@ export class CommandInbox {
     });
   }
 
-  #execute(reader: RingReader): void {
+  #execute(reader: RingReader, ring: number): void {
     switch (reader.kind) {
       case RecordKind.SEND:
-        this.#send(reader.id, reader.bytes, reader.offset, reader.length);
+        if ((reader.flags & SendFlag.CONTINUES) !== 0 || this.#gathering[ring] !== undefined) this.#gather(reader, ring);
+        else this.#send(reader.id, reader.bytes, reader.offset, reader.length);
         break;
       case RecordKind.SEND_MANY:
         this.#sendMany(reader);
         break;
       case RecordKind.CLOSE_CONN:
         this.#close(reader.id);
+        break;
+      case RecordKind.RELEASE:
+        this.#release(reader.id);
         break;
       default:
         // A record kind this worker does not know: skip it, never crash.
@@ -123,7 +139,33 @@ export class CommandInbox {
     }
     const copy = Buffer.allocUnsafe(length);
     copy.set(bytes.subarray(offset, offset + length));
-    this.#actions.write(slot, socket, copy);
+    this.#actions.write(slot, socket, copy, length);
+  }
+
+  /**
+   * One piece of a large send. The message is written only when its last
+   * piece is here, so the slow-consumer policy judges it whole and a message
+   * is delivered whole or not at all.
+   */
+  #gather(reader: RingReader, ring: number): void {
+    let message = this.#gathering[ring];
+    if (message === undefined) {
+      message = { id: reader.id, pieces: [], length: 0 };
+      this.#gathering[ring] = message;
+    }
+    const piece = Buffer.allocUnsafe(reader.length);
+    piece.set(reader.bytes.subarray(reader.offset, reader.offset + reader.length));
+    message.pieces.push(piece);
+    message.length += piece.length;
+    if ((reader.flags & SendFlag.CONTINUES) !== 0) return;
+    this.#gathering[ring] = undefined;
+    const slot = idSlot(message.id);
+    const socket = this.#table.live(slot, idGeneration(message.id));
+    if (socket === undefined) {
+      this.#stats[StatField.STALE_SENDS]!++;
+      return;
+    }
+    this.#actions.write(slot, socket, message.pieces, message.length);
   }
 
   #sendMany(reader: RingReader): void {
@@ -143,7 +185,7 @@ export class CommandInbox {
         this.#stats[StatField.STALE_SENDS]!++;
         continue;
       }
-      this.#actions.write(slot, socket, copy);
+      this.#actions.write(slot, socket, copy, length);
     }
   }
 
@@ -155,5 +197,11 @@ export class CommandInbox {
       return;
     }
     this.#actions.close(slot, socket);
+  }
+
+  #release(id: number): void {
+    const slot = idSlot(id);
+    const socket = this.#table.current(slot, idGeneration(id));
+    if (socket !== undefined) this.#actions.release(slot, socket);
   }
 }

@@ -19,6 +19,10 @@ export const SlotFlag = {
   CLOSING: 1,
   /** Reading paused because the event ring was full. */
   PAUSED_BY_RING: 2,
+  /** The close event is written; the slot waits only for its socket to go. */
+  REPORTED: 4,
+  /** The peer ended its side; the write side stays open until the consumer releases it. */
+  HALF_CLOSED: 8,
 } as const;
 
 export class ConnectionTable {
@@ -94,6 +98,12 @@ export class ConnectionTable {
   live(slot: number, generation: number): Socket | undefined {
     if (slot >= this.#fresh || (this.states[slot]! & SLOT_GENERATION_MASK) !== generation) return undefined;
     if ((this.flags[slot]! & SlotFlag.CLOSING) !== 0) return undefined;
+    return this.sockets[slot];
+  }
+
+  /** The socket of the connection `generation` names while it exists, closing or not. */
+  current(slot: number, generation: number): Socket | undefined {
+    if (slot >= this.#fresh || (this.states[slot]! & SLOT_GENERATION_MASK) !== generation) return undefined;
     return this.sockets[slot];
   }
 

@@ -28,6 +28,7 @@ import { StatField } from '../shared/stats.ts';
 
 interface StashedEvent {
   kind: number;
+  flags: number;
   aux: number;
   id: number;
   payload: Uint8Array;
@@ -104,9 +105,10 @@ export class EventOutbox {
     return false;
   }
 
-  close(id: number, code: number): void {
-    const offset = this.stalled ? -1 : this.#ring.write(RecordKind.CLOSE, 0, code, id, 0);
-    if (offset < 0) this.#stashEvent(RecordKind.CLOSE, code, id, EMPTY);
+  /** `flags`: CloseFlag bits. */
+  close(id: number, code: number, flags: number): void {
+    const offset = this.stalled ? -1 : this.#ring.write(RecordKind.CLOSE, flags, code, id, 0);
+    if (offset < 0) this.#stashEvent(RecordKind.CLOSE, code, id, EMPTY, flags);
     this.#schedulePublish();
   }
 
@@ -146,8 +148,8 @@ export class EventOutbox {
     queueMicrotask(() => this.publish());
   }
 
-  #stashEvent(kind: number, aux: number, id: number, payload: Uint8Array): void {
-    this.#stash.push({ kind, aux, id, payload });
+  #stashEvent(kind: number, aux: number, id: number, payload: Uint8Array, flags = 0): void {
+    this.#stash.push({ kind, flags, aux, id, payload });
     const before = this.#stashBytes;
     this.#stashBytes += payload.length;
     if (this.#stashBytes > this.#stats[StatField.STASH_HIGH_WATER]!) this.#stats[StatField.STASH_HIGH_WATER] = this.#stashBytes;
@@ -172,7 +174,7 @@ export class EventOutbox {
     const stash = this.#stash;
     while (this.#stashHead < stash.length) {
       const event = stash[this.#stashHead]!;
-      const offset = this.#ring.write(event.kind, 0, event.aux, event.id, event.payload.length);
+      const offset = this.#ring.write(event.kind, event.flags, event.aux, event.id, event.payload.length);
       if (offset < 0) break;
       this.#ring.bytes.set(event.payload, offset);
       this.#stashBytes -= event.payload.length;

@@ -13,10 +13,11 @@ import type { ConnectionInfo, IdPage, ShutdownReport, WorkerApi, WorkerInit } fr
 import { Doorbell } from '../shared/doorbell.ts';
 import { type Framer, PushResult, createFramer } from '../shared/framing.ts';
 import { encodeId } from '../shared/id.ts';
-import { CloseCode } from '../shared/records.ts';
+import { CloseCode, CloseFlag } from '../shared/records.ts';
 import { RingWriter } from '../shared/ring.ts';
 import { expose, nodeEndpoint } from '../shared/rpc.ts';
 import { StatField } from '../shared/stats.ts';
+import { CloseDeadlines } from './close-deadlines.ts';
 import { CommandInbox } from './command-inbox.ts';
 import { ConnectionTable, SlotFlag } from './connection-table.ts';
 import { EventOutbox } from './event-outbox.ts';
@@ -32,7 +33,10 @@ const admission = new Int32Array(init.admission);
 const ownAdmission = 1 + init.index;
 const table = new ConnectionTable(init.slotStates, options.maxConnectionsPerWorker);
 const pausedSlots: number[] = [];
-const commands = new CommandInbox(new Doorbell(init.commandBell), table, stats, { write, close: closeLocal });
+const commands = new CommandInbox(new Doorbell(init.commandBell), table, stats, { write, close: closeLocal, release: endHalfClosed });
+const closeDeadlines = new CloseDeadlines(options.closeTimeoutMs, onCloseDeadline);
+/** Connections whose open event is written and whose close event is not. */
+let reportedOpen = 0;
 const outbox = new EventOutbox(new RingWriter(init.eventRing, new Doorbell(init.consumerBell)), stats, options.eventRingBytes, {
   afterPublish: () => commands.poll(),
   onResume: resumePaused,
@@ -67,13 +71,14 @@ function onConnection(raw: Socket): void {
   const id = encodeId(options.node, init.index, slot, table.generation(slot));
   table.ids[slot] = id;
   stats[StatField.OPENED]!++;
-  stats[StatField.OPEN_NOW] = table.open;
+  stats[StatField.OPEN_NOW] = ++reportedOpen;
   if (options.noDelay) socket.setNoDelay(true);
   if (options.keepAliveMs > 0) socket.setKeepAlive(true, options.keepAliveMs);
   wheel?.add(slot);
   const family = socket.remoteFamily === 'IPv6' ? 6 : 4;
   outbox.open(id, family, socket.remoteAddress ?? '', socket.remotePort ?? 0, socket.localPort ?? 0);
   socket.on('data', onSocketData);
+  socket.on('end', onSocketEnd);
   socket.on('error', onSocketError);
   socket.on('close', onSocketClose);
   // Events are waiting for ring space: a newcomer must not add a read to the
@@ -150,8 +155,12 @@ function resumePaused(): void {
   pausedSlots.length = 0;
 }
 
-function write(slot: number, socket: Socket, bytes: Buffer): void {
-  if (socket.writableLength + bytes.length > options.maxBufferedBytes) {
+/**
+ * Writes one message, whole: the slowConsumer policy judges the message as
+ * a whole before any of it is written, so it is never cut.
+ */
+function write(slot: number, socket: Socket, pieces: Buffer | readonly Buffer[], length: number): void {
+  if (socket.writableLength + length > options.maxBufferedBytes) {
     // The client does not read fast enough; apply the slowConsumer policy.
     if (options.slowConsumer === 'drop') {
       stats[StatField.DROPPED_SENDS]!++;
@@ -160,19 +169,59 @@ function write(slot: number, socket: Socket, bytes: Buffer): void {
     closeNow(slot, CloseCode['slow-consumer']);
     return;
   }
-  socket.write(bytes);
+  if (Array.isArray(pieces)) {
+    socket.cork();
+    for (const piece of pieces as readonly Buffer[]) socket.write(piece);
+    socket.uncork();
+  } else {
+    socket.write(pieces as Buffer);
+  }
   wroteSinceSample = true;
   stats[StatField.SENDS]!++;
-  stats[StatField.BYTES_OUT]! += bytes.length;
-  table.bytesOut[slot]! += bytes.length;
+  stats[StatField.BYTES_OUT]! += length;
+  table.bytesOut[slot]! += length;
   if (wheel !== undefined) wheel.lastActive[slot] = wheel.now;
 }
 
-/** Closes after flushing what was written. */
+/** Closes after flushing what was written, within closeTimeoutMs. */
 function closeLocal(slot: number, socket: Socket): void {
   table.decideClose(slot, CloseCode.local);
   table.flags[slot]! |= SlotFlag.CLOSING;
   socket.destroySoon();
+  closeDeadlines.add(slot, table.generation(slot));
+}
+
+/**
+ * The peer ended its side (a request, then FIN). Its close is reported now,
+ * but the write side stays open: the consumer may still be answering. The
+ * consumer's RELEASE (sent once it has handed the close out) ends it after
+ * what was sent before is written; closeTimeoutMs bounds the wait.
+ */
+function onSocketEnd(this: SlottedSocket): void {
+  const slot = this[kSlot];
+  // A close was decided already (local, a limit, shutdown): it ends by itself.
+  if (table.closeCode[slot] !== 0) return;
+  table.decideClose(slot, CloseCode.peer);
+  table.flags[slot]! |= SlotFlag.HALF_CLOSED;
+  reportClose(slot, CloseFlag.AWAITS_RELEASE);
+  closeDeadlines.add(slot, table.generation(slot));
+}
+
+/** The consumer's RELEASE: end the write side of a half-closed connection once flushed. */
+function endHalfClosed(slot: number, socket: Socket): void {
+  const flags = table.flags[slot]!;
+  if ((flags & SlotFlag.HALF_CLOSED) === 0 || (flags & SlotFlag.CLOSING) !== 0) return;
+  table.flags[slot] = flags | SlotFlag.CLOSING;
+  socket.destroySoon();
+}
+
+/** closeTimeoutMs passed and the socket is still here: destroy it and count what it never took. */
+function onCloseDeadline(slot: number, generation: number): void {
+  const socket = table.current(slot, generation);
+  if (socket === undefined) return;
+  stats[StatField.ABANDONED_BYTES]! += socket.writableLength;
+  table.flags[slot]! |= SlotFlag.CLOSING;
+  socket.destroy();
 }
 
 /** Closes at once, abandoning unsent bytes. */
@@ -195,16 +244,26 @@ function onSocketError(this: SlottedSocket): void {
 
 function onSocketClose(this: SlottedSocket): void {
   const slot = this[kSlot];
-  table.decideClose(slot, CloseCode.peer);
-  const code = table.closeCode[slot]! - 1;
-  framer.reset(slot);
-  wheel?.remove(slot);
-  outbox.close(table.ids[slot]!, code);
+  if ((table.flags[slot]! & SlotFlag.REPORTED) === 0) {
+    table.decideClose(slot, CloseCode.peer);
+    reportClose(slot, 0);
+  }
   table.release(slot);
   release();
-  stats[StatField.CLOSED_BASE + code]!++;
-  stats[StatField.OPEN_NOW] = table.open;
   if (table.open === 0 && allClosed !== undefined) allClosed();
+}
+
+/** Writes the slot's one close event, with the reason decided first. */
+function reportClose(slot: number, flags: number): void {
+  const code = table.closeCode[slot]! - 1;
+  table.flags[slot]! |= SlotFlag.REPORTED;
+  // An incomplete last frame is discarded, and counted.
+  if (framer.partialBytes(slot) > 0) stats[StatField.TRUNCATED_FRAMES]!++;
+  framer.reset(slot);
+  wheel?.remove(slot);
+  outbox.close(table.ids[slot]!, code, flags);
+  stats[StatField.CLOSED_BASE + code]!++;
+  stats[StatField.OPEN_NOW] = --reportedOpen;
 }
 
 function connectionInfo(slot: number, generation: number): ConnectionInfo | null {
@@ -253,7 +312,8 @@ sampler.unref();
 
 function listen(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const listener = createServer({ allowHalfOpen: false }, onConnection);
+    // Half-open: a peer's FIN must not end the socket before replies are written (see onSocketEnd).
+    const listener = createServer({ allowHalfOpen: true }, onConnection);
     listener.once('error', reject);
     const listenOptions = { host: options.host, port, backlog: options.backlog, reusePort: true, ipv6Only: options.ipv6Only };
     listener.listen(listenOptions, () => {
@@ -301,11 +361,13 @@ async function shutdown(drainMs: number): Promise<ShutdownReport> {
     for (const socket of table.sockets) {
       if (socket === undefined) continue;
       abandonedBytes += socket.writableLength;
+      stats[StatField.ABANDONED_BYTES]! += socket.writableLength;
       socket.destroy();
     }
   }, drainMs);
   await closed;
   clearTimeout(timer);
+  closeDeadlines.stop();
   await outbox.whenFlushed();
   commands.close();
   return { abandonedBytes };
