@@ -1,4 +1,4 @@
-// The seed's echo server, on every core: each byte comes back exactly as it
+// The Go original's echo server, on every core: each byte comes back exactly as it
 // arrived. Try it with any client, e.g. `nc 127.0.0.1 9000`.
 //
 //   npm start -- --port 9100 --host 127.0.0.1 --workers 2
@@ -12,9 +12,9 @@ import { FlamingoError, listen, type ServerOptions } from '../src/main/index.ts'
 const usage = `usage: npm start -- [--port N] [--host ADDRESS] [--workers N] [--backlog N]
     [--framing raw|delimiter|length-prefix] [--delimiter TEXT (\\n, \\r\\n escapes)]
     [--length-bytes 1|2|4|8] [--little-endian] [--max-frame-bytes N]
-    [--idle-timeout-ms N] [--frame-timeout-ms N] [--max-connections N]
+    [--idle-timeout-ms N] [--frame-timeout-ms N] [--close-timeout-ms N] [--max-connections N]
     [--max-buffered-bytes N] [--slow-consumer close|drop]
-    [--no-delay true|false] [--keep-alive-ms N] [--metrics-port N] [--quiet]`;
+    [--no-delay true|false] [--keep-alive-ms N] [--share-port] [--metrics-port N] [--quiet]`;
 
 /** Integer flags, named as the option in kebab-case. */
 const INTEGER_FLAGS = {
@@ -24,6 +24,7 @@ const INTEGER_FLAGS = {
   'max-frame-bytes': 'maxFrameBytes',
   'idle-timeout-ms': 'idleTimeoutMs',
   'frame-timeout-ms': 'frameTimeoutMs',
+  'close-timeout-ms': 'closeTimeoutMs',
   'max-connections': 'maxConnections',
   'max-buffered-bytes': 'maxBufferedBytes',
   'keep-alive-ms': 'keepAliveMs',
@@ -38,6 +39,7 @@ function parseFlags(): { options: ServerOptions; quiet: boolean } {
       framing: { type: 'string' },
       delimiter: { type: 'string' },
       'little-endian': { type: 'boolean' },
+      'share-port': { type: 'boolean' },
       'no-delay': { type: 'string' },
       'slow-consumer': { type: 'string' },
       ...Object.fromEntries(Object.keys(INTEGER_FLAGS).map((flag) => [flag, { type: 'string' as const }])),
@@ -62,6 +64,7 @@ function parseFlags(): { options: ServerOptions; quiet: boolean } {
   if (values.framing !== undefined) options.framing = values.framing as ServerOptions['framing'];
   if (values.delimiter !== undefined) options.delimiter = unescape(String(values.delimiter));
   if (values['little-endian']) options.littleEndian = true;
+  if (values['share-port']) options.sharePort = true;
   if (values['no-delay'] !== undefined) options.noDelay = booleanFlag('no-delay', String(values['no-delay']));
   if (values['slow-consumer'] !== undefined) options.slowConsumer = values['slow-consumer'] as ServerOptions['slowConsumer'];
   // The demo echoes each frame exactly as it came on the wire.

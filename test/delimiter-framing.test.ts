@@ -3,7 +3,7 @@ import { type Server, listen } from '../src/main/index.ts';
 import { connectMany, prng, waitFor } from './helpers/clients.ts';
 import { EventRecorder } from './helpers/recorder.ts';
 
-describe("delimiter framing (the seed's BufferTillDelim)", () => {
+describe("delimiter framing (the Go original's BufferTillDelim)", () => {
   let server: Server | undefined;
 
   afterEach(async () => {

@@ -3,7 +3,7 @@
 // FlamingoError with a stable code and a message naming the option (and,
 // for ranges, the accepted range). Property tests sweep the numeric ranges.
 // The framing, timeout, limit and socket options of length-prefix framing
-// and the seed's to-do list have their own blocks at the end.
+// and the Go original's to-do list have their own blocks at the end.
 
 import { availableParallelism } from 'node:os';
 import fc from 'fast-check';
@@ -290,7 +290,7 @@ describe('resolveOptions rejects invalid options', () => {
   const unknown: Array<[string, unknown, string]> = [
     ['a misspelt option', { prot: 80 }, 'prot'],
     ['an option in the wrong case', { Port: 80 }, 'Port'],
-    ['the seed’s option name', { bufferSize: 4096 }, 'bufferSize'],
+    ['the Go original’s option name', { bufferSize: 4096 }, 'bufferSize'],
     ['a plausible but unknown option', { maxFrameSize: 1024 }, 'maxFrameSize'],
     ['an empty key', { '': 1 }, ''],
     ['an own __proto__ key (from JSON)', JSON.parse('{"__proto__": {"port": 1}}'), '__proto__'],

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type Server, listen } from '../src/main/index.ts';
 import { closeAll, connectMany, converse, waitFor } from './helpers/clients.ts';
 
-describe("the seed's pull style", () => {
+describe("the Go original's pull style", () => {
   let server: Server | undefined;
 
   afterEach(async () => {

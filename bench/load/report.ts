@@ -1,5 +1,5 @@
 // Turns the runs into the table (every figure the median of its runs with
-// min–max, and Flamingo's ratio to each baseline), the targets of issue 3,
+// min–max, and Flamingo's ratio to each baseline), the load targets,
 // and the JSON written next to it.
 
 import type { ScenarioName } from './scenarios.ts';
@@ -207,7 +207,7 @@ export function markdownReport(meta: Meta, runs: number, table: string, targets:
     '',
   );
   if (targets.length > 0) {
-    lines.push('Targets (Flamingo against plain `net`, issue 3):', '');
+    lines.push('Targets (Flamingo against plain `net`):', '');
     for (const t of targets) lines.push(`- ${t.what}: ${t.ratio.toFixed(2)}x (target ${t.bound}): ${t.met ? 'met' : 'missed'}`);
     lines.push('');
   }

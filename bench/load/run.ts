@@ -1,5 +1,5 @@
 // The load benchmark: Flamingo against plain Node on the same machine, in one
-// run (issue 3). Each server under test runs in its own process
+// run. Each server under test runs in its own process
 // (bench/load/servers), driven by C epoll load generators
 // (bench/load/loadgen.c, compiled here at start) in their own processes.
 //

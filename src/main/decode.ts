@@ -9,7 +9,7 @@ import {
 } from '../shared/records.ts';
 import type { RingReader } from '../shared/ring.ts';
 
-/** Where a connection comes from: what the seed handed out as net.Conn. */
+/** Where a connection comes from: what the Go original handed out as net.Conn. */
 export interface OpenInfo {
   /** The peer's IP address. */
   address: string;

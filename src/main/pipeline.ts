@@ -1,4 +1,4 @@
-// A blocking pipeline: the seed's goroutine loop for a thread that does
+// A blocking pipeline: the Go original's goroutine loop for a thread that does
 // nothing else. It drains the event rings itself and waits with
 // Atomics.wait, so it never needs its event loop; sends go through this
 // thread's own command rings (one per worker, single producer).

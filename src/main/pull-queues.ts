@@ -1,8 +1,8 @@
-// The seed's pull style: recvOpen(), recvData(), recvClose(), each safe to
+// The Go original's pull style: recvOpen(), recvData(), recvClose(), each safe to
 // await from many concurrent loops. Each kind has its own queue and its own
 // waiters, so a kind that nobody pulls never stalls the others.
 //
-// Per-connection order (invariant 3) across kinds: an event is handed out
+// Per-connection order across kinds: an event is handed out
 // only when no earlier event of the same connection is still queued. Later
 // events of that connection wait in its chain and are released, in order,
 // as the earlier one is taken. This holds for every kind that has been

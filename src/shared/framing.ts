@@ -3,9 +3,9 @@
 // frame to a sink that copies it into the event ring at once, so a frame
 // may be a view into a buffer the framer reuses.
 //
-// Invariant 5: a connection owns a partial-frame buffer only while a frame
-// is incomplete. Complete frames inside one read are passed on as views of
-// that read, without a copy.
+// No per-connection state at rest: a connection owns a partial-frame buffer
+// only while a frame is incomplete. Complete frames inside one read are
+// passed on as views of that read, without a copy.
 
 import { LengthPrefixFramer, type LengthPrefixSpec } from './length-prefix.ts';
 import { Partial, REFUSED } from './partial-frame.ts';

@@ -1,5 +1,5 @@
 // One connection's incomplete frame, held only while the frame is
-// incomplete (invariant 5).
+// incomplete (no per-connection buffers at rest).
 
 /** A growable byte buffer. */
 export class Partial {

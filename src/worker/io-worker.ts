@@ -269,7 +269,8 @@ function reportClose(slot: number, flags: number): void {
 function connectionInfo(slot: number, generation: number): ConnectionInfo | null {
   if (!Number.isInteger(slot) || slot < 0 || slot >= table.highWater || table.generation(slot) !== generation) return null;
   const socket = table.sockets[slot];
-  if (socket === undefined) return null;
+  // Once its close event is written the id is closed, though its socket may still be flushing.
+  if (socket === undefined || (table.flags[slot]! & SlotFlag.REPORTED) !== 0) return null;
   return {
     id: table.ids[slot]!,
     worker: init.index,
@@ -288,7 +289,7 @@ function listIds(cursor: number, limit: number): IdPage {
   const ids: number[] = [];
   let slot = Math.max(0, Math.floor(cursor));
   for (; slot < table.highWater && ids.length < limit; slot++) {
-    if (table.sockets[slot] !== undefined) ids.push(table.ids[slot]!);
+    if (table.sockets[slot] !== undefined && (table.flags[slot]! & SlotFlag.REPORTED) === 0) ids.push(table.ids[slot]!);
   }
   return { ids, next: slot < table.highWater ? slot : null };
 }

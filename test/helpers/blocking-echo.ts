@@ -36,7 +36,7 @@ if (mode === 'next') {
     else onClose(event.id, event.reason);
   }
 } else {
-  // The seed's three pulls, interleaved in one thread with short waits.
+  // The Go original's three pulls, interleaved in one thread with short waits.
   let idle = 0;
   while (Date.now() < deadline) {
     for (let open = pipe.recvOpen(0); open !== null; open = pipe.recvOpen(0)) onOpen(open.id);

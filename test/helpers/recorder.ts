@@ -1,4 +1,4 @@
-// Records every open and close a server reports and checks invariant 2 and 3:
+// Records every open and close a server reports and checks exactly one close per open and per-connection order:
 // exactly one close per open, and nothing for an id before its open or
 // after its close.
 
