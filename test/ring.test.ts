@@ -7,7 +7,8 @@
 
 import { Worker } from 'node:worker_threads';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Doorbell, createDoorbellStorage, parkEnd, parkPrepare } from '../src/shared/doorbell.ts';
+import { Doorbell, createDoorbellStorage } from '../src/shared/doorbell.ts';
+import { parkEnd, parkPrepare } from '../src/shared/ring-consumer.ts';
 import { RECORD_HEADER_BYTES, RecordKind, recordBytes } from '../src/shared/records.ts';
 import {
   MAX_RING_BYTES,

@@ -19,17 +19,9 @@
 import { FlamingoError, describe } from '../shared/errors.ts';
 import { idNode, idWorker, isWellFormedId } from '../shared/id.ts';
 import { RecordKind, SEND_MANY_IDS, SendFlag } from '../shared/records.ts';
-import { RingWriter } from '../shared/ring.ts';
+import { RingProducer } from '../shared/ring-producer.ts';
 import { Doorbell } from '../shared/doorbell.ts';
-import { Fifo } from './fifo.ts';
 import { Lifecycle, LifecycleState } from './lifecycle.ts';
-
-interface QueuedCommand {
-  kind: number;
-  flags: number;
-  id: number;
-  payload: Uint8Array;
-}
 
 export interface CommandTarget {
   ring: SharedArrayBuffer;
@@ -46,38 +38,31 @@ export interface SenderLimits {
 }
 
 const EMPTY = new Uint8Array(0);
-const SPACE_WAIT_SLICE_MS = 1000;
 
 export class CommandSender {
-  readonly #rings: RingWriter[];
+  /** One producer per worker's ring: the shared RingProducer does the in-place writes, the in-order queue and the publishing. */
+  readonly #rings: RingProducer[];
   readonly #ringBuffers: Buffer[];
-  readonly #overflow: Fifo<QueuedCommand>[];
-  readonly #waiting: boolean[];
   readonly #node: number;
   readonly #maxMessage: number;
   readonly #lifecycle: Lifecycle;
-  readonly #blocking: boolean;
-  #publishScheduled = false;
-  #wakeScheduled = false;
   #owesDrain = false;
   #scratch = new Float64Array(1024);
   onDrain: () => void = () => {};
 
   constructor(targets: readonly CommandTarget[], limits: SenderLimits, blocking: boolean) {
-    this.#rings = targets.map((t) => new RingWriter(t.ring, new Doorbell(t.workerBell)));
+    const onFlushed = (): void => this.#flushed();
+    this.#rings = targets.map((t) => new RingProducer(t.ring, new Doorbell(t.workerBell), { blocking, onFlushed }));
     this.#ringBuffers = this.#rings.map((r) => Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength));
-    this.#overflow = targets.map(() => new Fifo<QueuedCommand>());
-    this.#waiting = targets.map(() => false);
     this.#node = limits.node;
     this.#maxMessage = limits.maxMessageBytes;
     this.#lifecycle = new Lifecycle(limits.lifecycle);
-    this.#blocking = blocking;
   }
 
-  /** Bytes waiting in overflow queues, not yet in a ring. */
+  /** Commands waiting in overflow queues, not yet in a ring. */
   get queuedCommands(): number {
     let total = 0;
-    for (const queue of this.#overflow) total += queue.length;
+    for (const ring of this.#rings) total += ring.queued;
     return total;
   }
 
@@ -86,9 +71,9 @@ export class CommandSender {
     if (this.#refusing()) return false;
     const ring = this.#rings[worker]!;
     if (typeof data === 'string') {
-      if (data.length * 3 <= Math.min(ring.maxPayload, this.#maxMessage) && this.#overflow[worker]!.length === 0) {
+      if (data.length * 3 <= Math.min(ring.maxPayload, this.#maxMessage)) {
         const length = Buffer.byteLength(data);
-        const offset = this.#reserve(worker, RecordKind.SEND, id, length);
+        const offset = ring.reserve(RecordKind.SEND, 0, 0, id, length);
         if (offset >= 0) {
           this.#ringBuffers[worker]!.write(data, offset, length, 'utf8');
           return true;
@@ -99,7 +84,7 @@ export class CommandSender {
       throw new FlamingoError('ERR_FLAMINGO_INVALID_PAYLOAD', `send() takes a Uint8Array, Buffer or string; got ${describe(data)}`);
     }
     this.#checkSize(data.length, 'send');
-    if (data.length === 0) return this.#overflow[worker]!.length === 0;
+    if (data.length === 0) return !ring.stalled;
     if (data.length <= ring.maxPayload) return this.#put(worker, RecordKind.SEND, 0, id, data);
     let accepted = true;
     for (let start = 0; start < data.length; start += ring.maxPayload) {
@@ -167,28 +152,14 @@ export class CommandSender {
     return accepted;
   }
 
-  /** Publishes every ring with unpublished records. */
+  /**
+   * Publishes every ring now. A worker that is busy sees the commands at
+   * once (it looks after each batch of socket callbacks); one that sleeps
+   * is woken once per turn of this thread (at once for a blocking sender).
+   */
   publish(): void {
-    this.#publishScheduled = false;
-    if (this.#blocking) {
-      for (const ring of this.#rings) ring.publish();
-      return;
-    }
-    let published = false;
-    for (const ring of this.#rings) published = ring.publishQuietly() || published;
-    // A worker that is busy sees the commands at once (it looks after each
-    // batch of socket callbacks); one that sleeps is woken once per turn of
-    // this thread's event loop, however many sends were published in it.
-    if (published && !this.#wakeScheduled) {
-      this.#wakeScheduled = true;
-      setImmediate(this.#wakeWorkers);
-    }
+    for (const ring of this.#rings) ring.publish();
   }
-
-  readonly #wakeWorkers = (): void => {
-    this.#wakeScheduled = false;
-    for (const ring of this.#rings) ring.wakeConsumer();
-  };
 
   #route(id: number): number {
     if (!isWellFormedId(id) || idNode(id) !== this.#node || idWorker(id) >= this.#rings.length) {
@@ -218,96 +189,33 @@ export class CommandSender {
     }
   }
 
-  /** Reserves a record in the ring when nothing is queued ahead of it; -1 otherwise. */
-  #reserve(worker: number, kind: number, id: number, length: number, flags = 0): number {
-    if (this.#overflow[worker]!.length > 0) return -1;
-    const ring = this.#rings[worker]!;
-    let offset = ring.write(kind, flags, 0, id, length);
-    if (offset < 0 && this.#blocking) {
-      this.#waitForSpaceSync(worker, length);
-      offset = ring.write(kind, flags, 0, id, length);
-    }
-    if (offset >= 0) this.#schedulePublish();
-    return offset;
-  }
-
+  /** Writes a command with a copy of `payload`; false when it had to queue (a 'drain' is then owed). */
   #put(worker: number, kind: number, flags: number, id: number, payload: Uint8Array): boolean {
-    const offset = this.#reserve(worker, kind, id, payload.length, flags);
-    if (offset >= 0) {
-      this.#rings[worker]!.bytes.set(payload, offset);
-      return true;
-    }
-    this.#enqueue(worker, { kind, flags, id, payload: payload.slice() });
+    if (this.#rings[worker]!.put(kind, flags, 0, id, payload)) return true;
+    this.#owesDrain = true;
     return false;
   }
 
   #putMany(worker: number, ids: Float64Array, bytes: Uint8Array): boolean {
+    const ring = this.#rings[worker]!;
     const length = SEND_MANY_IDS + ids.length * 8 + bytes.length;
-    const offset = this.#reserve(worker, RecordKind.SEND_MANY, 0, length);
-    const target = offset >= 0 ? this.#rings[worker]!.bytes : new Uint8Array(length);
+    const offset = ring.reserve(RecordKind.SEND_MANY, 0, 0, 0, length);
+    const target = offset >= 0 ? ring.bytes : new Uint8Array(length);
     const at = offset >= 0 ? offset : 0;
     new Uint32Array(target.buffer, target.byteOffset + at, 2).set([ids.length, 0]);
     new Float64Array(target.buffer, target.byteOffset + at + SEND_MANY_IDS, ids.length).set(ids);
     target.set(bytes, at + SEND_MANY_IDS + ids.length * 8);
     if (offset >= 0) return true;
-    this.#enqueue(worker, { kind: RecordKind.SEND_MANY, flags: 0, id: 0, payload: target });
+    ring.enqueue(RecordKind.SEND_MANY, 0, 0, 0, target);
+    this.#owesDrain = true;
     return false;
   }
 
-  #enqueue(worker: number, command: QueuedCommand): void {
-    this.#overflow[worker]!.push(command);
-    this.#owesDrain = true;
-    this.#publishScheduled || this.#schedulePublish();
-    if (!this.#waiting[worker]) this.#awaitSpace(worker);
-  }
-
-  #awaitSpace(worker: number): void {
-    const ring = this.#rings[worker]!;
-    const head = this.#overflow[worker]!.peek()!;
-    ring.publish();
-    const bell = ring.armSpaceWait(head.payload.length);
-    this.#waiting[worker] = true;
-    const flush = (): void => {
-      this.#waiting[worker] = false;
-      this.#flush(worker);
-    };
-    if (bell < 0) queueMicrotask(flush);
-    else void ring.waitForSpace(bell).then(flush);
-  }
-
-  #flush(worker: number): void {
-    const ring = this.#rings[worker]!;
-    const queue = this.#overflow[worker]!;
-    for (let command = queue.peek(); command !== undefined; command = queue.peek()) {
-      const offset = ring.write(command.kind, command.flags, 0, command.id, command.payload.length);
-      if (offset < 0) break;
-      ring.bytes.set(command.payload, offset);
-      queue.shift();
-    }
-    ring.publish();
-    if (queue.length > 0) {
-      this.#awaitSpace(worker);
-      return;
-    }
+  /** One ring's queue drained: once every queue has, the owed 'drain' follows. */
+  #flushed(): void {
     if (this.#owesDrain && this.queuedCommands === 0) {
       this.#owesDrain = false;
       this.onDrain();
     }
-  }
-
-  #waitForSpaceSync(worker: number, length: number): void {
-    const ring = this.#rings[worker]!;
-    ring.publish();
-    for (;;) {
-      const bell = ring.armSpaceWait(length);
-      if (bell < 0) return;
-      ring.waitForSpaceSync(bell, SPACE_WAIT_SLICE_MS);
-    }
-  }
-
-  #schedulePublish(): void {
-    if (this.#publishScheduled) return;
-    this.#publishScheduled = true;
-    queueMicrotask(() => this.publish());
   }
 }

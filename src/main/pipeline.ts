@@ -13,10 +13,11 @@
 // (data copied) and keep the others queued in per-connection order. Use one
 // style or the other in a pipeline, not both.
 
-import { Doorbell, parkEnd, parkPrepare } from '../shared/doorbell.ts';
+import { Doorbell } from '../shared/doorbell.ts';
 import { FlamingoError } from '../shared/errors.ts';
 import { CloseFlag, closeReasonName, RecordKind, type CloseReason } from '../shared/records.ts';
-import { RingReader } from '../shared/ring.ts';
+import type { RingReader } from '../shared/ring.ts';
+import { RingConsumer } from '../shared/ring-consumer.ts';
 import { CommandSender, type CommandTarget, type SenderLimits } from './command-sender.ts';
 import { OpenTracker } from './open-tracker.ts';
 import { type OpenInfo, copyBytes, decodeOpen } from './decode.ts';
@@ -43,14 +44,12 @@ export function openPipeline(handle: PipelineHandle): Pipeline {
 
 export class Pipeline {
   readonly #sender: CommandSender;
-  readonly #readers: RingReader[];
-  readonly #bell: Doorbell | undefined;
+  /** The event rings, consumed in blocking mode; undefined for a send-only pipeline. */
+  readonly #events: RingConsumer | undefined;
   readonly #queues = new PullQueues(Infinity, true);
   readonly #tracker: OpenTracker | undefined;
   /** Closes made up for a dead worker's connections, handed out before the ring's next record. */
   readonly #exitCloses: number[] = [];
-  #current: RingReader | undefined;
-  #next = 0;
 
   constructor(handle: PipelineHandle) {
     const sender = new CommandSender(handle.commandTargets, handle, true);
@@ -60,9 +59,8 @@ export class Pipeline {
       sender.release(id);
       sender.publish();
     };
-    this.#readers = handle.events?.rings.map((storage) => new RingReader(storage)) ?? [];
-    this.#bell = handle.events ? new Doorbell(handle.events.bell) : undefined;
     const events = handle.events;
+    this.#events = events ? new RingConsumer(new Doorbell(events.bell), events.rings) : undefined;
     this.#tracker = events
       ? new OpenTracker(events.rings.length, events.slotsPerWorker, events.stats.map((s) => new Float64Array(s)))
       : undefined;
@@ -149,45 +147,22 @@ export class Pipeline {
    */
   #take(timeoutMs: number): RingReader | typeof EXITED | undefined {
     this.#sender.publish();
-    if (this.#current !== undefined) {
-      this.#current.advance();
-      this.#current.release();
-      this.#current = undefined;
-    }
-    const bell = this.#bell;
-    if (bell === undefined) throw new FlamingoError('ERR_FLAMINGO_CONSUMER', 'this pipeline was opened without events; use pipelineHandle({ consume: true })');
+    const events = this.#events;
+    if (events === undefined) throw new FlamingoError('ERR_FLAMINGO_CONSUMER', 'this pipeline was opened without events; use pipelineHandle({ consume: true })');
     const deadline = performance.now() + timeoutMs;
     for (;;) {
-      // Read before the scan: the server ends the stream only after the last
-      // record is published, so an empty scan after an ended read is final.
-      const ended = bell.ended;
-      for (let i = 0; i < this.#readers.length; i++) {
-        const reader = this.#readers[(this.#next + i) % this.#readers.length]!;
-        if (reader.peek()) {
-          this.#next = (this.#next + i + 1) % this.#readers.length;
-          this.#current = reader;
-          if (reader.kind === RecordKind.OPEN) this.#tracker!.opened(reader.id);
-          else if (reader.kind === RecordKind.CLOSE) this.#tracker!.closed(reader.id);
-          else if (reader.kind === RecordKind.WORKER_EXIT) {
-            // Turn the marker into one close per id the dead worker held.
-            this.#tracker!.workerExited(reader.aux, (id) => this.#exitCloses.push(id));
-            reader.advance();
-            reader.release();
-            this.#current = undefined;
-            if (this.#exitCloses.length > 0) return EXITED;
-            i = -1;
-            continue;
-          }
-          return reader;
-        }
+      const reader = events.takeSync(Math.max(0, deadline - performance.now()));
+      if (reader === undefined) return undefined;
+      if (reader.kind === RecordKind.OPEN) this.#tracker!.opened(reader.id);
+      else if (reader.kind === RecordKind.CLOSE) this.#tracker!.closed(reader.id);
+      else if (reader.kind === RecordKind.WORKER_EXIT) {
+        // Turn the marker into one close per id the dead worker held.
+        this.#tracker!.workerExited(reader.aux, (id) => this.#exitCloses.push(id));
+        events.consumeCurrent();
+        if (this.#exitCloses.length > 0) return EXITED;
+        continue;
       }
-      if (ended) return undefined;
-      const remaining = deadline - performance.now();
-      if (remaining <= 0) return undefined;
-      const value = parkPrepare(bell, this.#readers);
-      if (value < 0) continue;
-      bell.waitSync(value, remaining);
-      parkEnd(this.#readers);
+      return reader;
     }
   }
 }

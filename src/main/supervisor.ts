@@ -19,7 +19,8 @@ import { Doorbell, createDoorbellStorage } from '../shared/doorbell.ts';
 import { FlamingoError } from '../shared/errors.ts';
 import type { ResolvedOptions } from '../shared/options.ts';
 import { RecordKind } from '../shared/records.ts';
-import { RingWriter, createRingStorage } from '../shared/ring.ts';
+import { createRingStorage } from '../shared/ring.ts';
+import { RingProducer } from '../shared/ring-producer.ts';
 import { type Remote, nodeEndpoint, releaseProxy, wrap } from '../shared/rpc.ts';
 import { ADMISSION_WORDS, STAT_FIELDS, StatField, createStatsStorage } from '../shared/stats.ts';
 import { type PortMarker, claimPort, markExclusive, where } from './port-claim.ts';
@@ -206,12 +207,10 @@ export class Supervisor {
 
   /** Writes WORKER_EXIT into the dead worker's event ring, waiting for space if the consumer lags. */
   async #appendWorkerExit(init: WorkerInit): Promise<void> {
-    const ring = new RingWriter(init.eventRing, this.#consumerBell);
-    for (;;) {
-      if (ring.write(RecordKind.WORKER_EXIT, 0, init.index, 0, 0) >= 0) break;
-      const bell = ring.armSpaceWait(0);
-      if (bell >= 0) await ring.waitForSpace(bell);
-    }
-    ring.publish();
+    const ring = new RingProducer(init.eventRing, this.#consumerBell);
+    ring.put(RecordKind.WORKER_EXIT, 0, init.index, 0, EMPTY);
+    await ring.whenFlushed();
   }
 }
+
+const EMPTY = new Uint8Array(0);

@@ -6,18 +6,8 @@
 //   word 0  BELL   producers increment, the consumer waits on it
 //   word 1  ENDED  set once by the server when no more records will come
 //
-// The park protocol (parkPrepare) and RingWriter.publish together lose no
-// wake-up. The consumer reads BELL, then raises CONSUMER_SLEEPING on every
-// ring, then re-checks every ring's TAIL, and only then waits for BELL to
-// change from the value it read. A producer stores TAIL, then loads the
-// flag and, if raised, increments BELL and notifies. Either the consumer's
-// re-check sees the new TAIL, or the producer sees the flag and changes
-// BELL, which makes the wait return at once even if the notify came first.
-// A notify meant for an earlier park can only end a wait early, never
-// swallow the wake-up of a later one, because the later park reads the
-// bell afresh.
-
-import type { RingReader } from './ring.ts';
+// Why parking on it loses no wake-up is argued once, at the top of
+// ring-consumer.ts, next to the park protocol itself.
 
 export const DOORBELL_BYTES = 64;
 const BELL = 0;
@@ -72,23 +62,3 @@ export class Doorbell {
   }
 }
 
-/**
- * First half of a consumer's park: returns the bell value to wait on, or -1
- * when some ring has data after all (the consumer should drain instead).
- */
-export function parkPrepare(bell: Doorbell, readers: readonly RingReader[]): number {
-  const value = bell.read();
-  for (const reader of readers) reader.setSleeping();
-  for (const reader of readers) {
-    if (reader.hasData()) {
-      parkEnd(readers);
-      return -1;
-    }
-  }
-  return value;
-}
-
-/** After waking: lowers the sleeping flags so busy producers stop ringing. */
-export function parkEnd(readers: readonly RingReader[]): void {
-  for (const reader of readers) reader.clearSleeping();
-}

@@ -1,22 +1,22 @@
 // The I/O worker's side of its command rings: one ring per producer thread,
-// all ringing this worker's doorbell. Commands are drained when the doorbell
-// rings and also after every batch of socket callbacks (a busy worker would
-// otherwise act on commands only as fast as waitAsync wakes it).
+// all ringing this worker's doorbell, consumed through the shared
+// RingConsumer; this class is the switch on command kind. Commands are
+// drained when the doorbell rings and also after every batch of socket
+// callbacks (a busy worker would otherwise act on commands only as fast as
+// waitAsync wakes it).
 //
 // Bytes to send are copied out of the ring before they go to a socket:
 // libuv keeps a raw pointer to what the kernel has not taken yet, so a view
 // into the ring would be overwritten under it.
 
-import { Doorbell, parkEnd, parkPrepare } from '../shared/doorbell.ts';
+import type { Doorbell } from '../shared/doorbell.ts';
 import { idGeneration, idSlot } from '../shared/id.ts';
 import { RecordKind, SEND_MANY_COUNT_U32, SEND_MANY_IDS, SendFlag } from '../shared/records.ts';
 import type { Socket } from 'node:net';
-import { RingReader } from '../shared/ring.ts';
+import type { RingReader } from '../shared/ring.ts';
+import { RingConsumer } from '../shared/ring-consumer.ts';
 import { StatField } from '../shared/stats.ts';
 import type { ConnectionTable } from './connection-table.ts';
-
-/** Records drained before the ring space is handed back to the producer. */
-const RELEASE_EVERY = 256;
 
 /** What the worker does with a command for a live connection. */
 export interface ConnectionActions {
@@ -36,77 +36,43 @@ interface GatheredMessage {
 }
 
 export class CommandInbox {
-  readonly #readers: RingReader[] = [];
-  /** Per ring: the message whose pieces are arriving, if any. */
-  readonly #gathering: (GatheredMessage | undefined)[] = [];
-  readonly #bell: Doorbell;
+  readonly #rings: RingConsumer;
   readonly #table: ConnectionTable;
   readonly #stats: Float64Array;
   readonly #actions: ConnectionActions;
-  #parked = false;
-  #closed = false;
+  /** Per ring: the message whose pieces are arriving, if any. */
+  readonly #gathering: (GatheredMessage | undefined)[] = [];
 
-  constructor(bell: Doorbell, table: ConnectionTable, stats: Float64Array, actions: ConnectionActions) {
-    this.#bell = bell;
+  constructor(bell: Doorbell, rings: readonly SharedArrayBuffer[], table: ConnectionTable, stats: Float64Array, actions: ConnectionActions) {
     this.#table = table;
     this.#stats = stats;
     this.#actions = actions;
+    this.#rings = new RingConsumer(bell, rings, { handle: (reader, ring) => this.#execute(reader, ring) });
   }
 
+  /** Starts acting on commands as they arrive. */
+  start(): void {
+    this.#rings.start();
+  }
+
+  /** Adds another producer thread's ring. */
   add(storage: SharedArrayBuffer): void {
-    const reader = new RingReader(storage);
-    this.#readers.push(reader);
-    // Already parked on the doorbell: raise the new ring's flag too, then
-    // re-check it, so a command published meanwhile is not missed.
-    if (this.#parked) reader.setSleeping();
-    this.drain();
-    this.#park();
+    this.#rings.add(storage);
   }
 
   /** Acts on every command waiting in any ring. */
   drain(): void {
-    for (let ring = 0; ring < this.#readers.length; ring++) {
-      const reader = this.#readers[ring]!;
-      let count = 0;
-      while (reader.peek()) {
-        this.#execute(reader, ring);
-        reader.advance();
-        if (++count % RELEASE_EVERY === 0) reader.release();
-      }
-      reader.release();
-    }
+    this.#rings.drain();
   }
 
   /** A cheap look from the socket path: drains only when something waits. */
   poll(): void {
-    for (const reader of this.#readers) {
-      if (reader.hasData()) {
-        this.drain();
-        return;
-      }
-    }
+    this.#rings.poll();
   }
 
-  /** Stops parking on the doorbell (the worker is ending). */
+  /** Stops waiting for commands (the worker is ending). */
   close(): void {
-    this.#closed = true;
-  }
-
-  #park(): void {
-    if (this.#parked || this.#closed) return;
-    const bell = parkPrepare(this.#bell, this.#readers);
-    if (bell < 0) {
-      this.drain();
-      setImmediate(() => this.#park());
-      return;
-    }
-    this.#parked = true;
-    void this.#bell.waitAsync(bell).then(() => {
-      this.#parked = false;
-      parkEnd(this.#readers);
-      this.drain();
-      this.#park();
-    });
+    this.#rings.stop();
   }
 
   #execute(reader: RingReader, ring: number): void {

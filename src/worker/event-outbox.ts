@@ -11,9 +11,10 @@
 // never holds more than stashLimit plus one read (64 KiB), plus the open
 // events (at most 72 bytes each) of connections accepted meanwhile.
 //
-// Records are published once per turn of the worker's event loop (a
-// microtask after the callback that wrote them), so the records of one
-// socket callback cost one publish.
+// The ring's producer end (writing in place, the in-order queue that is the
+// stash, publishing and waking once per turn) is the shared RingProducer;
+// this class adds the event encoding, the stash accounting and the pause
+// policy.
 
 import {
   OPEN_ADDRESS,
@@ -23,63 +24,51 @@ import {
   OPEN_REMOTE_PORT_U16,
   RecordKind,
 } from '../shared/records.ts';
-import type { RingWriter } from '../shared/ring.ts';
+import type { Doorbell } from '../shared/doorbell.ts';
+import { RingProducer } from '../shared/ring-producer.ts';
 import { StatField } from '../shared/stats.ts';
-
-interface StashedEvent {
-  kind: number;
-  flags: number;
-  aux: number;
-  id: number;
-  payload: Uint8Array;
-}
 
 const EMPTY = new Uint8Array(0);
 const MAX_ADDRESS = 64;
 
+export interface EventOutboxHooks {
+  /** Runs after each publish (the worker looks at its command rings there). */
+  afterPublish: () => void;
+  /** The stash has drained: paused sockets may read again. */
+  onResume: () => void;
+  /** The stash just went over its limit: every socket must stop reading. */
+  onOverLimit: () => void;
+}
+
 export class EventOutbox {
-  readonly #ring: RingWriter;
+  readonly #ring: RingProducer;
   readonly #stats: Float64Array;
-  readonly #stash: StashedEvent[] = [];
-  #stashHead = 0;
-  #stashBytes = 0;
   readonly #stashLimit: number;
   readonly #onOverLimit: () => void;
-  #publishScheduled = false;
-  #wakeScheduled = false;
-  #waiting = false;
-  readonly #afterPublish: () => void;
-  readonly #onResume: () => void;
-  #idle: (() => void) | undefined;
 
-  /**
-   * `afterPublish` runs after each publish (the worker looks at its command
-   * rings there); `onResume` runs when a stash has drained and paused
-   * sockets may read again.
-   */
-  constructor(
-    ring: RingWriter,
-    stats: Float64Array,
-    stashLimit: number,
-    hooks: { afterPublish: () => void; onResume: () => void; onOverLimit: () => void },
-  ) {
-    this.#ring = ring;
+  constructor(eventRing: SharedArrayBuffer, consumerBell: Doorbell, stats: Float64Array, stashLimit: number, hooks: EventOutboxHooks) {
     this.#stats = stats;
     this.#stashLimit = stashLimit;
-    this.#afterPublish = hooks.afterPublish;
-    this.#onResume = hooks.onResume;
     this.#onOverLimit = hooks.onOverLimit;
+    this.#ring = new RingProducer(eventRing, consumerBell, {
+      afterPublish: () => {
+        const used = this.#ring.inUse();
+        if (used > this.#stats[StatField.EVENT_RING_HIGH_WATER]!) this.#stats[StatField.EVENT_RING_HIGH_WATER] = used;
+        hooks.afterPublish();
+      },
+      onFlushed: hooks.onResume,
+    });
   }
 
   /** True while events wait for ring space: new data must be stashed too, and its socket paused. */
   get stalled(): boolean {
-    return this.#stashHead < this.#stash.length;
+    return this.#ring.stalled;
   }
 
   open(id: number, family: number, address: string, remotePort: number, localPort: number): void {
     const addressLength = Math.min(address.length, MAX_ADDRESS);
     const length = OPEN_ADDRESS + addressLength;
-    const offset = this.stalled ? -1 : this.#ring.write(RecordKind.OPEN, 0, 0, id, length);
+    const offset = this.#ring.reserve(RecordKind.OPEN, 0, 0, id, length);
     const bytes = offset < 0 ? new Uint8Array(length) : this.#ring.bytes;
     const at = offset < 0 ? 0 : offset;
     bytes[at + OPEN_FAMILY_U8] = family;
@@ -89,107 +78,35 @@ export class EventOutbox {
     bytes[at + OPEN_LOCAL_PORT_U16] = localPort >> 8;
     bytes[at + OPEN_LOCAL_PORT_U16 + 1] = localPort & 0xff;
     for (let i = 0; i < addressLength; i++) bytes[at + OPEN_ADDRESS + i] = address.charCodeAt(i);
-    if (offset < 0) this.#stashEvent(RecordKind.OPEN, 0, id, bytes);
-    this.#schedulePublish();
+    if (offset < 0) this.#stash(RecordKind.OPEN, 0, 0, id, bytes);
   }
 
   /** Writes one frame. False when it was stashed: the caller pauses the socket. */
   data(id: number, frame: Uint8Array): boolean {
-    const offset = this.stalled ? -1 : this.#ring.write(RecordKind.DATA, 0, 0, id, frame.length);
-    this.#schedulePublish();
+    const offset = this.#ring.reserve(RecordKind.DATA, 0, 0, id, frame.length);
     if (offset >= 0) {
       this.#ring.bytes.set(frame, offset);
       return true;
     }
-    this.#stashEvent(RecordKind.DATA, 0, id, frame.slice());
+    this.#stash(RecordKind.DATA, 0, 0, id, frame.slice());
     return false;
   }
 
   /** `flags`: CloseFlag bits. */
   close(id: number, code: number, flags: number): void {
-    const offset = this.stalled ? -1 : this.#ring.write(RecordKind.CLOSE, flags, code, id, 0);
-    if (offset < 0) this.#stashEvent(RecordKind.CLOSE, code, id, EMPTY, flags);
-    this.#schedulePublish();
+    if (this.#ring.reserve(RecordKind.CLOSE, flags, code, id, 0) < 0) this.#stash(RecordKind.CLOSE, flags, code, id, EMPTY);
   }
 
   /** Resolves once every stashed event is in the ring and published. */
   whenFlushed(): Promise<void> {
-    this.publish();
-    if (!this.stalled) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.#idle = resolve;
-    });
+    return this.#ring.whenFlushed();
   }
 
-  publish(): void {
-    this.#publishScheduled = false;
-    if (this.#ring.publishQuietly()) {
-      const used = this.#ring.inUse();
-      if (used > this.#stats[StatField.EVENT_RING_HIGH_WATER]!) this.#stats[StatField.EVENT_RING_HIGH_WATER] = used;
-      // Records are visible at once to a consumer that is draining; one that
-      // sleeps is woken once per turn of this worker's event loop, however
-      // many socket callbacks published in it (a wake-up is a syscall).
-      if (!this.#wakeScheduled) {
-        this.#wakeScheduled = true;
-        setImmediate(this.#wake);
-      }
-    }
-    this.#afterPublish();
-  }
-
-  readonly #wake = (): void => {
-    this.#wakeScheduled = false;
-    this.#ring.wakeConsumer();
-  };
-
-  #schedulePublish(): void {
-    if (this.#publishScheduled) return;
-    this.#publishScheduled = true;
-    queueMicrotask(() => this.publish());
-  }
-
-  #stashEvent(kind: number, aux: number, id: number, payload: Uint8Array, flags = 0): void {
-    this.#stash.push({ kind, flags, aux, id, payload });
-    const before = this.#stashBytes;
-    this.#stashBytes += payload.length;
-    if (this.#stashBytes > this.#stats[StatField.STASH_HIGH_WATER]!) this.#stats[StatField.STASH_HIGH_WATER] = this.#stashBytes;
-    if (before <= this.#stashLimit && this.#stashBytes > this.#stashLimit) this.#onOverLimit();
-    if (!this.#waiting) this.#waitForSpace();
-  }
-
-  #waitForSpace(): void {
-    const first = this.#stash[this.#stashHead]!;
-    const bell = this.#ring.armSpaceWait(first.payload.length);
-    if (bell < 0) {
-      queueMicrotask(() => this.#flushStash());
-      this.#waiting = true;
-      return;
-    }
-    this.#waiting = true;
-    void this.#ring.waitForSpace(bell).then(() => this.#flushStash());
-  }
-
-  #flushStash(): void {
-    this.#waiting = false;
-    const stash = this.#stash;
-    while (this.#stashHead < stash.length) {
-      const event = stash[this.#stashHead]!;
-      const offset = this.#ring.write(event.kind, event.flags, event.aux, event.id, event.payload.length);
-      if (offset < 0) break;
-      this.#ring.bytes.set(event.payload, offset);
-      this.#stashBytes -= event.payload.length;
-      stash[this.#stashHead++] = undefined as unknown as StashedEvent;
-    }
-    this.#ring.publish();
-    if (this.#stashHead < stash.length) {
-      this.#waitForSpace();
-      return;
-    }
-    stash.length = 0;
-    this.#stashHead = 0;
-    this.#onResume();
-    const idle = this.#idle;
-    this.#idle = undefined;
-    idle?.();
+  #stash(kind: number, flags: number, aux: number, id: number, payload: Uint8Array): void {
+    const before = this.#ring.queuedBytes;
+    this.#ring.enqueue(kind, flags, aux, id, payload);
+    const after = this.#ring.queuedBytes;
+    if (after > this.#stats[StatField.STASH_HIGH_WATER]!) this.#stats[StatField.STASH_HIGH_WATER] = after;
+    if (before <= this.#stashLimit && after > this.#stashLimit) this.#onOverLimit();
   }
 }

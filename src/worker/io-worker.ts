@@ -14,7 +14,6 @@ import { Doorbell } from '../shared/doorbell.ts';
 import { type Framer, PushResult, createFramer } from '../shared/framing.ts';
 import { encodeId } from '../shared/id.ts';
 import { CloseCode, CloseFlag } from '../shared/records.ts';
-import { RingWriter } from '../shared/ring.ts';
 import { expose, nodeEndpoint } from '../shared/rpc.ts';
 import { StatField } from '../shared/stats.ts';
 import { CloseDeadlines } from './close-deadlines.ts';
@@ -33,11 +32,11 @@ const admission = new Int32Array(init.admission);
 const ownAdmission = 1 + init.index;
 const table = new ConnectionTable(init.slotStates, options.maxConnectionsPerWorker);
 const pausedSlots: number[] = [];
-const commands = new CommandInbox(new Doorbell(init.commandBell), table, stats, { write, close: closeLocal, release: endHalfClosed });
+const commands = new CommandInbox(new Doorbell(init.commandBell), init.commandRings, table, stats, { write, close: closeLocal, release: endHalfClosed });
 const closeDeadlines = new CloseDeadlines(options.closeTimeoutMs, onCloseDeadline);
 /** Connections whose open event is written and whose close event is not. */
 let reportedOpen = 0;
-const outbox = new EventOutbox(new RingWriter(init.eventRing, new Doorbell(init.consumerBell)), stats, options.eventRingBytes, {
+const outbox = new EventOutbox(init.eventRing, new Doorbell(init.consumerBell), stats, options.eventRingBytes, {
   afterPublish: () => commands.poll(),
   onResume: resumePaused,
   onOverLimit: pauseAll,
@@ -374,7 +373,7 @@ async function shutdown(drainMs: number): Promise<ShutdownReport> {
   return { abandonedBytes };
 }
 
-for (const ring of init.commandRings) commands.add(ring);
+commands.start();
 
 const api: WorkerApi = {
   listen,

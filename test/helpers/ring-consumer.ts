@@ -7,7 +7,8 @@
 // the hard time limit.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { Doorbell, parkEnd, parkPrepare } from '../../src/shared/doorbell.ts';
+import { Doorbell } from '../../src/shared/doorbell.ts';
+import { parkEnd, parkPrepare } from '../../src/shared/ring-consumer.ts';
 import { RECORD_HEADER_BYTES } from '../../src/shared/records.ts';
 import { RingReader, maxRecordPayload } from '../../src/shared/ring.ts';
 import { RecordSequence } from './ring-sequence.ts';
