@@ -7,8 +7,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Bench } from 'tinybench';
-import { type FramingSpec, PushResult, createFramer } from '../src/shared/framing.ts';
-import { encodeLengthPrefixed } from '../src/shared/length-prefix.ts';
+import { type FramingSpec, PushResult, createFramer } from '../src/shared/framing/index.ts';
+import { encodeLengthPrefixed } from '../src/shared/framing/length-prefix.ts';
 
 const READ_BYTES = 64 * 1024;
 const STREAM_BYTES = 8 * 1024 * 1024;

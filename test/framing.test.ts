@@ -14,7 +14,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Collector, Feeder, concat, hex, splitAt, splits } from './helpers/framer-harness.ts';
-import { type FramingSpec, PushResult, createFramer } from '../src/shared/framing.ts';
+import { type FramingSpec, PushResult, createFramer } from '../src/shared/framing/index.ts';
 
 const RUNS = 300;
 const enc = new TextEncoder();

@@ -21,8 +21,8 @@ import fc from 'fast-check';
 import { FlamingoError } from '../src/shared/errors.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Collector, Feeder, concat, hex, splitAt, splits } from './helpers/framer-harness.ts';
-import { type Framer, PushResult, createFramer } from '../src/shared/framing.ts';
-import { type LengthPrefixSpec, encodeLengthPrefixed } from '../src/shared/length-prefix.ts';
+import { type Framer, PushResult, createFramer } from '../src/shared/framing/index.ts';
+import { type LengthPrefixSpec, encodeLengthPrefixed } from '../src/shared/framing/index.ts';
 
 const RUNS = 100;
 

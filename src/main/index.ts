@@ -18,6 +18,6 @@ export type { ShutdownReport, ConnectionInfo, IdPage } from '../shared/control.t
 export { registerMetrics, METRIC_NAMES } from './metrics.ts';
 export { FlamingoError } from '../shared/errors.ts';
 export type { FlamingoErrorCode } from '../shared/errors.ts';
-export { encodeLengthPrefixed } from '../shared/length-prefix.ts';
+export { encodeLengthPrefixed } from '../shared/framing/length-prefix.ts';
 export { decodeId, formatId, parseId, isWellFormedId } from '../shared/id.ts';
 export type { IdParts } from '../shared/id.ts';

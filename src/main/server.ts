@@ -8,7 +8,7 @@ import type { ConnectionInfo, IdPage, ShutdownReport } from '../shared/control.t
 import { Doorbell, createDoorbellStorage } from '../shared/doorbell.ts';
 import { FlamingoError, invalidOption } from '../shared/errors.ts';
 import { type IdParts, decodeId } from '../shared/id.ts';
-import { encodeLengthPrefixed } from '../shared/length-prefix.ts';
+import { encodeLengthPrefixed } from '../shared/framing/length-prefix.ts';
 import { type ResolvedOptions, type ServerOptions, resolveOptions } from '../shared/options.ts';
 import { type CloseReason, CloseFlag, closeReasonName } from '../shared/records.ts';
 import { type RingReader, ringUsed } from '../shared/ring.ts';

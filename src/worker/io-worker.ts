@@ -11,7 +11,7 @@ import { type Server, type Socket, createServer } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ConnectionInfo, IdPage, ShutdownReport, WorkerApi, WorkerInit } from '../shared/control.ts';
 import { Doorbell } from '../shared/doorbell.ts';
-import { type Framer, PushResult, createFramer } from '../shared/framing.ts';
+import { type Framer, PushResult, createFramer } from '../shared/framing/index.ts';
 import { encodeId } from '../shared/id.ts';
 import { CloseCode, CloseFlag } from '../shared/records.ts';
 import { expose, nodeEndpoint } from '../shared/rpc.ts';

@@ -4,7 +4,7 @@
 
 import fc from 'fast-check';
 import { expect } from 'vitest';
-import type { Framer, PushResult } from '../../src/shared/framing.ts';
+import type { Framer, PushResult } from '../../src/shared/framing/index.ts';
 
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);

@@ -5,20 +5,9 @@
 // checked as soon as the header is complete, so a header announcing 2^32
 // bytes costs nothing but the close.
 
-import { type FrameSink, type Framer, PushResult } from './framing.ts';
-import { FlamingoError } from './errors.ts';
+import { type FrameSink, type Framer, type LengthPrefixSpec, PushResult } from './framer.ts';
+import { FlamingoError } from '../errors.ts';
 import { Partial, REFUSED } from './partial-frame.ts';
-
-export interface LengthPrefixSpec {
-  readonly kind: 'length-prefix';
-  /** 1, 2, 4 or 8. */
-  readonly lengthBytes: number;
-  readonly littleEndian: boolean;
-  /** The length counts the header as well as the payload. */
-  readonly lengthIncludesHeader: boolean;
-  /** Deliver the header at the start of each frame (true) or the payload only. */
-  readonly keepHeader: boolean;
-}
 
 /** Reads the header at `at` and returns the frame's size on the wire, or -1 when it cannot be valid. */
 function frameSize(spec: LengthPrefixSpec, bytes: Uint8Array, at: number): number {

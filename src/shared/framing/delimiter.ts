@@ -1,89 +1,11 @@
-// Framers cut a connection's byte stream into frames. They run in the I/O
-// worker, one framer per worker with per-slot state, and hand each whole
-// frame to a sink that copies it into the event ring at once, so a frame
-// may be a view into a buffer the framer reuses.
-//
-// No per-connection state at rest: a connection owns a partial-frame buffer
-// only while a frame is incomplete. Complete frames inside one read are
-// passed on as views of that read, without a copy.
-
-import { LengthPrefixFramer, type LengthPrefixSpec } from './length-prefix.ts';
+import { type FrameSink, type Framer, PushResult } from './framer.ts';
 import { Partial, REFUSED } from './partial-frame.ts';
-
-export type FramingSpec =
-  | { readonly kind: 'raw' }
-  | { readonly kind: 'delimiter'; readonly delimiter: Uint8Array; readonly keepDelimiter: boolean }
-  | LengthPrefixSpec;
-
-export type FrameSink = (slot: number, frame: Uint8Array) => void;
-
-/**
- * FRAME_TOO_LARGE: a frame (or a length header's announcement) exceeds
- * maxFrameBytes. BAD_HEADER: a length header that cannot be valid (shorter
- * than the header itself when the length counts the header).
- */
-export const PushResult = { OK: 0, FRAME_TOO_LARGE: 1, BAD_HEADER: 2 } as const;
-export type PushResult = (typeof PushResult)[keyof typeof PushResult];
-
-export interface Framer {
-  /**
-   * Feeds one read of `slot`'s stream; frames go to the sink in order. After
-   * FRAME_TOO_LARGE the slot yields nothing more until reset(): no frame
-   * with bytes cut out of it can ever be delivered.
-   */
-  push(slot: number, chunk: Uint8Array): PushResult;
-  /** Forgets `slot`'s partial frame (its connection closed). */
-  reset(slot: number): void;
-  /** Bytes buffered for `slot`'s incomplete frame. */
-  partialBytes(slot: number): number;
-}
-
-export function createFramer(spec: FramingSpec, maxFrameBytes: number, sink: FrameSink): Framer {
-  switch (spec.kind) {
-    case 'raw':
-      return new RawFramer(maxFrameBytes, sink);
-    case 'delimiter':
-      return new DelimiterFramer(spec.delimiter, spec.keepDelimiter, maxFrameBytes, sink);
-    case 'length-prefix':
-      return new LengthPrefixFramer(spec, maxFrameBytes, sink);
-  }
-}
-
-/** Chunks as read, cut to at most maxFrameBytes each. */
-class RawFramer implements Framer {
-  readonly #max: number;
-  readonly #sink: FrameSink;
-
-  constructor(maxFrameBytes: number, sink: FrameSink) {
-    this.#max = maxFrameBytes;
-    this.#sink = sink;
-  }
-
-  push(slot: number, chunk: Uint8Array): PushResult {
-    if (chunk.length <= this.#max) {
-      this.#sink(slot, chunk);
-      return PushResult.OK;
-    }
-    for (let start = 0; start < chunk.length; start += this.#max) {
-      this.#sink(slot, chunk.subarray(start, Math.min(chunk.length, start + this.#max)));
-    }
-    return PushResult.OK;
-  }
-
-  reset(): void {}
-
-  partialBytes(): number {
-    return 0;
-  }
-}
-
-
 
 /**
  * Frames end with a delimiter of one or more bytes; the delimiter is kept at
  * the end of the frame or stripped. maxFrameBytes counts the delimiter.
  */
-class DelimiterFramer implements Framer {
+export class DelimiterFramer implements Framer {
   readonly #delimiter: Uint8Array;
   readonly #keep: boolean;
   readonly #max: number;
