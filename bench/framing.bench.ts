@@ -12,7 +12,7 @@ import { encodeLengthPrefixed } from '../src/shared/framing/length-prefix.ts';
 
 const READ_BYTES = 64 * 1024;
 const STREAM_BYTES = 8 * 1024 * 1024;
-const TIME_MS = Number(process.env['FLAMINGO_BENCH_TIME_MS'] ?? 1000);
+const TIME_MS = Number(process.env.FLAMINGO_BENCH_TIME_MS ?? 1000);
 
 interface Config {
   name: string;

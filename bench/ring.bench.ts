@@ -36,7 +36,6 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { Bench } from 'tinybench';
 import { Dispatcher, type EventSink } from '../src/main/dispatcher.ts';
-import {  } from '../src/shared/doorbell.ts';
 import { parkEnd, parkPrepare } from '../src/shared/ring-consumer.ts';
 import { RingReader, ringCanariesIntact } from '../src/shared/ring.ts';
 import { CallbackBatch } from './helpers/callback-batch.ts';
@@ -60,8 +59,8 @@ const CASES = [
 const TRANSPORTS = ['ring-park', 'ring-busy', 'dispatcher', 'postMessage'] as const;
 type TransportName = (typeof TRANSPORTS)[number];
 
-const RING_BYTES = Number(process.env['FLAMINGO_BENCH_RING_BYTES'] ?? 4 * MiB);
-const TIME_MS = Number(process.env['FLAMINGO_BENCH_TIME_MS'] ?? 1000);
+const RING_BYTES = Number(process.env.FLAMINGO_BENCH_RING_BYTES ?? 4 * MiB);
+const TIME_MS = Number(process.env.FLAMINGO_BENCH_TIME_MS ?? 1000);
 // The raw consumer frees ring space every RELEASE_EVERY records, as the Dispatcher does.
 const RELEASE_EVERY = 512;
 // Bounds: one batch, a producer's idle life, the whole run.

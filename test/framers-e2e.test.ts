@@ -69,7 +69,9 @@ describe('every framer over real sockets', () => {
         });
         const received = sockets.map((socket) => new Received(socket));
         await Promise.all(received.map((r, i) => r.until(streams[i]!.length, 30_000)));
-        received.forEach((r, i) => expect(r.bytes().equals(streams[i]!)).toBe(true));
+        received.forEach((r, i) => {
+          expect(r.bytes().equals(streams[i]!)).toBe(true);
+        });
         if (c.options.framing !== 'raw') {
           expect([...frames.values()].every((n) => n === 20)).toBe(true);
           expect(server.stats().framesIn).toBe(20_000);

@@ -17,9 +17,13 @@ describe('full rings lose nothing', () => {
     const sockets = await connectMany(s.port, 100);
     const received = sockets.map((socket) => new Received(socket));
     const payloads = sockets.map((_, i) => randomBytes(prng(i + 1), 200_000));
-    sockets.forEach((socket, i) => socket.write(payloads[i]!));
+    sockets.forEach((socket, i) => {
+      socket.write(payloads[i]!);
+    });
     await Promise.all(received.map((r) => r.until(200_000, 30_000)));
-    received.forEach((r, i) => expect(r.bytes().equals(payloads[i]!)).toBe(true));
+    received.forEach((r, i) => {
+      expect(r.bytes().equals(payloads[i]!)).toBe(true);
+    });
     expect(s.stats().pausedReads).toBeGreaterThan(0);
     expect(recorder.violations).toEqual([]);
     for (const socket of sockets) socket.destroy();

@@ -21,7 +21,7 @@ import fc from 'fast-check';
 import { FlamingoError } from '../src/shared/errors.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Collector, Feeder, concat, hex, splitAt, splits } from './helpers/framer-harness.ts';
-import { type Framer, PushResult, createFramer } from '../src/shared/framing/index.ts';
+import { PushResult, createFramer } from '../src/shared/framing/index.ts';
 import { type LengthPrefixSpec, encodeLengthPrefixed } from '../src/shared/framing/index.ts';
 
 const RUNS = 100;
@@ -164,7 +164,11 @@ describe('length-prefix framing: any split yields exactly the messages', () => {
         const tail = lastWire.subarray(0, c.lastCut % lastWire.length); // never the whole frame
         const stream = concat([...wires, tail]);
         const ends: number[] = [];
-        wires.reduce((at, w) => (ends.push(at + w.length), at + w.length), 0);
+        let end = 0;
+        for (const w of wires) {
+          end += w.length;
+          ends.push(end);
+        }
         // The limit is the largest frame on the wire: every frame is within it, the largest exactly at it.
         const maxFrameBytes = Math.max(f.lengthBytes, lastWire.length, ...wires.map((w) => w.length));
         const collector = new Collector();

@@ -42,7 +42,9 @@ describe('slow consumers and clients that do not read', () => {
     void openLoop();
     const sockets = await connectMany(s.port, 500);
     const payloads = sockets.map((_, i) => randomBytes(prng(i), 60_000));
-    sockets.forEach((socket, i) => socket.write(payloads[i]!));
+    sockets.forEach((socket, i) => {
+      socket.write(payloads[i]!);
+    });
     await waitFor(
       () => [...got.values()].reduce((n, list) => n + list.reduce((m, b) => m + b.length, 0), 0) === 500 * 60_000,
       60_000,
@@ -82,7 +84,9 @@ describe('slow consumers and clients that do not read', () => {
     expect(falses).toBeGreaterThan(0);
     const expected = sent.map((chunks) => Buffer.concat(chunks));
     await Promise.all(received.map((r, i) => r.until(expected[i]!.length)));
-    received.forEach((r, i) => expect(r.bytes().equals(expected[i]!)).toBe(true));
+    received.forEach((r, i) => {
+      expect(r.bytes().equals(expected[i]!)).toBe(true);
+    });
     for (const socket of sockets) socket.destroy();
   });
 

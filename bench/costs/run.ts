@@ -49,7 +49,7 @@ async function echoRun(serverArgs: string[], connections: number[], seconds: num
     for (const client of clients) await stop(client);
     server.proc.child.stdin!.end();
     const stopped = await next(server.proc, 30_000).catch(() => undefined);
-    if (stopped !== undefined && process.env['FLAMINGO_SOAK_VERBOSE']) console.error('server:', JSON.stringify(stopped));
+    if (stopped !== undefined && process.env.FLAMINGO_SOAK_VERBOSE) console.error('server:', JSON.stringify(stopped));
     await stop(server.proc);
   }
 }

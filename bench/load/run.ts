@@ -203,7 +203,7 @@ async function main(): Promise<number> {
     cores: availableParallelism(),
     cpuModel: cpus()[0]?.model.trim() ?? 'unknown CPU',
     kernel: release(),
-    date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
+    date: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     command: `npm run bench:load${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     flamingo: flamingo.description,
     settings: { runs: plan.runs, ...plan.settings, flamingoEntry: undefined },

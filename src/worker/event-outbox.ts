@@ -70,7 +70,7 @@ export class EventOutbox {
     const length = OPEN_ADDRESS + addressLength;
     const offset = this.#ring.reserve(RecordKind.OPEN, 0, 0, id, length);
     const bytes = offset < 0 ? new Uint8Array(length) : this.#ring.bytes;
-    const at = offset < 0 ? 0 : offset;
+    const at = Math.max(offset , 0);
     bytes[at + OPEN_FAMILY_U8] = family;
     bytes[at + OPEN_ADDRESS_LENGTH_U8] = addressLength;
     bytes[at + OPEN_REMOTE_PORT_U16] = remotePort >> 8;

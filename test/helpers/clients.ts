@@ -160,9 +160,9 @@ export function waitFor(condition: () => boolean, timeoutMs = 10_000, what = 'co
   return new Promise((resolve, reject) => {
     const started = Date.now();
     const poll = (): void => {
-      if (condition()) return resolve();
-      if (Date.now() - started > timeoutMs) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(poll, 5);
+      if (condition()) resolve();
+      else if (Date.now() - started > timeoutMs) reject(new Error(`timed out waiting for ${what}`));
+      else setTimeout(poll, 5);
     };
     poll();
   });
