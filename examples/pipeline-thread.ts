@@ -1,0 +1,68 @@
+// An echo server whose events are consumed by a blocking loop in a dedicated
+// thread (examples/pipeline-thread-worker.ts), as close to the Go original's
+// goroutines as JavaScript gets. The main thread only starts the server,
+// hands the thread its pipeline, and shuts down on a signal.
+//
+//   node_modules/.bin/node examples/pipeline-thread.ts [--port 9002] [--host 127.0.0.1] [--workers N]
+//
+// The first line it prints is `listening on HOST:PORT` (use --port 0 for a
+// free port). SIGINT or SIGTERM shuts down gracefully.
+
+import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import { FlamingoError, listen } from '../src/main/index.ts';
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: '9002' },
+    host: { type: 'string', default: '127.0.0.1' },
+    workers: { type: 'string' },
+  },
+});
+
+let server: Awaited<ReturnType<typeof listen>>;
+try {
+  server = await listen({
+    port: Number(values.port),
+    host: values.host,
+    ...(values.workers === undefined ? {} : { workers: Number(values.workers) }),
+    // Nobody drains the events on this thread: the pipeline thread does.
+    consumer: 'external',
+  });
+} catch (error) {
+  if (!(error instanceof FlamingoError)) throw error;
+  console.error(`${error.code}: ${error.message}`);
+  process.exit(2);
+}
+
+// The handle is plain data (SharedArrayBuffers and numbers): it goes to the
+// thread as workerData. `consume: true` makes that thread the consumer of
+// every event; it also gets its own command ring to each I/O worker.
+const handle = await server.pipelineHandle({ consume: true });
+const thread = new Worker(new URL('./pipeline-thread-worker.ts', import.meta.url), { workerData: handle });
+const threadExited = new Promise<void>((resolve) => thread.once('exit', () => resolve()));
+thread.on('message', (summary: { opened: number; closed: number; echoed: number }) => {
+  console.log(`pipeline thread: ${summary.opened} opened, ${summary.closed} closed, ${summary.echoed} frames echoed`);
+});
+thread.once('error', (error) => {
+  // Without its consumer the server cannot deliver events: stop it.
+  console.error('pipeline thread failed:', error);
+  process.exitCode = 1;
+  void stop('pipeline thread error');
+});
+
+console.log(`listening on ${server.options.host}:${server.port}`);
+console.log(`${server.workerCount} I/O workers, events consumed by a blocking pipeline thread`);
+
+let stopping = false;
+async function stop(why: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  console.log(`${why}: shutting down`);
+  const report = await server.shutdown({ drainMs: 5000 });
+  // The pipeline's next() returns null once shutdown has ended the stream, so the thread's loop ends.
+  await threadExited;
+  console.log(`stopped (${report.abandonedBytes} bytes abandoned)`);
+}
+process.once('SIGINT', () => void stop('SIGINT'));
+process.once('SIGTERM', () => void stop('SIGTERM'));
