@@ -3,74 +3,117 @@
 //
 //   npm start -- --port 9100 --host 127.0.0.1 --workers 2
 //
-// Flags are the server options in kebab-case; PORT in the environment works
-// too. SIGINT or SIGTERM shuts down gracefully.
+// Flags are the server options in kebab-case, derived from the option schema
+// (`--help` lists them with their meaning and default); PORT in the
+// environment works too. SIGINT or SIGTERM shuts down gracefully.
 
 import { parseArgs } from 'node:util';
 import { FlamingoError, listen, type ServerOptions } from '../src/main/index.ts';
+import { OPTIONS, type OptionDescriptor, type OptionName, shownDefault } from '../src/shared/options.ts';
 
-const usage = `usage: npm start -- [--port N] [--host ADDRESS] [--workers N] [--backlog N]
-    [--framing raw|delimiter|length-prefix] [--delimiter TEXT (\\n, \\r\\n escapes)]
-    [--length-bytes 1|2|4|8] [--little-endian] [--max-frame-bytes N]
-    [--idle-timeout-ms N] [--frame-timeout-ms N] [--close-timeout-ms N] [--max-connections N]
-    [--max-buffered-bytes N] [--slow-consumer close|drop]
-    [--no-delay true|false] [--keep-alive-ms N] [--share-port] [--metrics-port N] [--quiet]`;
+/** The demo echoes on the main thread, so the event consumer is not a flag. */
+const NOT_FLAGS: ReadonlySet<OptionName> = new Set(['consumer']);
 
-/** Integer flags, named as the option in kebab-case. */
-const INTEGER_FLAGS = {
-  workers: 'workers',
-  backlog: 'backlog',
-  'length-bytes': 'lengthBytes',
-  'max-frame-bytes': 'maxFrameBytes',
-  'idle-timeout-ms': 'idleTimeoutMs',
-  'frame-timeout-ms': 'frameTimeoutMs',
-  'close-timeout-ms': 'closeTimeoutMs',
-  'max-connections': 'maxConnections',
-  'max-buffered-bytes': 'maxBufferedBytes',
-  'keep-alive-ms': 'keepAliveMs',
-  'metrics-port': 'metricsPort',
-} as const;
+/** The demo listens on a known port unless told otherwise, so a client knows where to connect. */
+const DEFAULT_PORT = '9000';
+/** Defaults of the demo's that differ from the library's, as --help shows them. */
+const DEMO_DEFAULTS: Partial<Record<OptionName, string>> = { port: `${DEFAULT_PORT}, or PORT from the environment` };
+
+interface Flag {
+  readonly flag: string;
+  readonly option: OptionDescriptor;
+  /**
+   * A boolean that is off by default is a presence flag that turns it on
+   * (`--little-endian`); one that is on by default takes true|false
+   * (`--no-delay false`), since naming it alone could not turn it off.
+   */
+  readonly presence: boolean;
+  /** What the value looks like, for --help. */
+  readonly placeholder: string;
+}
+
+const FLAGS: readonly Flag[] = OPTIONS.filter((option) => !NOT_FLAGS.has(option.name)).map((option: OptionDescriptor) => ({
+  flag: option.name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`),
+  option,
+  presence: option.kind === 'boolean' && !option.default,
+  placeholder: placeholder(option),
+}));
+
+function placeholder(option: OptionDescriptor): string {
+  switch (option.kind) {
+    case 'integer':
+    case 'ringBytes':
+      return 'N';
+    case 'boolean':
+      return option.default ? 'true|false' : '';
+    case 'oneOf':
+      return option.allowed.join('|');
+    case 'host':
+      return 'ADDRESS';
+    case 'delimiter':
+      return 'TEXT';
+  }
+}
+
+/** One line per option: its flag, what it does and its default; then the demo's own flags. */
+function usage(): string {
+  const plain = (markdown: string): string => markdown.replaceAll('`', '');
+  const rows: Array<[string, string]> = FLAGS.map(({ flag, option, placeholder }) => [
+    `--${flag}${placeholder ? ` ${placeholder}` : ''}`,
+    `${plain(option.meaning)} [default: ${DEMO_DEFAULTS[option.name as OptionName] ?? plain(shownDefault(option))}]`,
+  ]);
+  rows.push(['--quiet', 'no status line each second'], ['--help', 'print this and exit']);
+  const width = Math.max(...rows.map(([left]) => left.length));
+  return [
+    'usage: npm start -- [flags]',
+    '',
+    'Flags are the server options in kebab-case; --delimiter takes \\n, \\r, \\t and \\\\ escapes.',
+    '',
+    ...rows.map(([left, right]) => `  ${left.padEnd(width)}  ${right}`),
+  ].join('\n');
+}
 
 function parseFlags(): { options: ServerOptions; quiet: boolean } {
   const { values } = parseArgs({
     options: {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      framing: { type: 'string' },
-      delimiter: { type: 'string' },
-      'little-endian': { type: 'boolean' },
-      'share-port': { type: 'boolean' },
-      'no-delay': { type: 'string' },
-      'slow-consumer': { type: 'string' },
-      ...Object.fromEntries(Object.keys(INTEGER_FLAGS).map((flag) => [flag, { type: 'string' as const }])),
+      ...Object.fromEntries(FLAGS.map(({ flag, presence }) => [flag, { type: presence ? ('boolean' as const) : ('string' as const) }])),
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
   });
   if (values.help) {
-    console.log(usage);
+    console.log(usage());
     process.exit(0);
   }
-  const options: ServerOptions = {
-    port: integerFlag('port', String(values.port ?? process.env.PORT ?? '9000')),
-    host: String(values.host ?? '127.0.0.1'),
-  };
-  const settable = options as Record<string, unknown>;
-  for (const [flag, option] of Object.entries(INTEGER_FLAGS)) {
-    const text = values[flag as keyof typeof values];
-    if (text !== undefined) settable[option] = integerFlag(flag, String(text));
+  const options: Record<string, unknown> = {};
+  for (const { flag, option, presence } of FLAGS) {
+    const given = (values as Record<string, string | boolean | undefined>)[flag];
+    if (given === undefined) continue;
+    options[option.name] = presence ? true : flagValue(flag, option, String(given));
   }
-  if (values.framing !== undefined) options.framing = values.framing as ServerOptions['framing'];
-  if (values.delimiter !== undefined) options.delimiter = unescape(String(values.delimiter));
-  if (values['little-endian']) options.littleEndian = true;
-  if (values['share-port']) options.sharePort = true;
-  if (values['no-delay'] !== undefined) options.noDelay = booleanFlag('no-delay', String(values['no-delay']));
-  if (values['slow-consumer'] !== undefined) options.slowConsumer = values['slow-consumer'] as ServerOptions['slowConsumer'];
+  options.port ??= integerFlag('port', process.env.PORT ?? DEFAULT_PORT);
   // The demo echoes each frame exactly as it came on the wire.
-  if (options.framing === 'delimiter') options.keepDelimiter = true;
-  if (options.framing === 'length-prefix') options.keepHeader = true;
-  return { options, quiet: values.quiet === true };
+  if (options.framing === 'delimiter') options.keepDelimiter ??= true;
+  if (options.framing === 'length-prefix') options.keepHeader ??= true;
+  return { options: options as ServerOptions, quiet: values.quiet === true };
+}
+
+/** Turns a flag's text into the option's type; the option check then names what is out of range. */
+function flagValue(flag: string, option: OptionDescriptor, text: string): unknown {
+  switch (option.kind) {
+    case 'integer':
+    case 'ringBytes':
+      return integerFlag(flag, text);
+    case 'boolean':
+      return booleanFlag(flag, text);
+    case 'oneOf':
+      return typeof option.allowed[0] === 'number' ? integerFlag(flag, text) : text;
+    case 'host':
+      return text;
+    case 'delimiter':
+      return unescape(text);
+  }
 }
 
 function booleanFlag(name: string, text: string): boolean {
@@ -95,7 +138,7 @@ async function main(): Promise<void> {
   try {
     flags = parseFlags();
   } catch (error) {
-    console.error(`${(error as Error).message}\n${usage}`);
+    console.error(`${(error as Error).message}\n${usage()}`);
     process.exitCode = 2;
     return;
   }

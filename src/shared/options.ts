@@ -3,10 +3,17 @@
 // be posted to the I/O workers as is). A wrong type, a value out of range
 // or an unknown key throws ERR_FLAMINGO_INVALID_OPTION / _UNKNOWN_OPTION
 // naming the option and what it accepts.
+//
+// OPTIONS is the one list of options: resolveOptions, the unknown-option
+// check and the framing cross-checks walk it, and the demo's flags and
+// --help and the README's options table are rendered from it. The
+// ServerOptions interface below keeps the types and doc comments users see;
+// a type check at the end of this file fails to compile while the two
+// disagree on a name or a type.
 
 import { availableParallelism } from 'node:os';
 import { FlamingoError, invalidOption } from './errors.ts';
-import type { FramingSpec } from './framing.ts';
+import type { FramingSpec } from './framing/index.ts';
 import { MAX_NODES, MAX_SLOTS, MAX_WORKERS } from './id.ts';
 import { MAX_RING_BYTES, MIN_RING_BYTES, maxRecordPayload } from './ring.ts';
 
@@ -109,136 +116,276 @@ export interface ResolvedOptions {
   consumer: 'main' | 'external';
 }
 
-const KNOWN = new Set<string>([
-  'host', 'port', 'workers', 'backlog', 'framing', 'delimiter', 'keepDelimiter', 'maxFrameBytes',
-  'eventRingBytes', 'commandRingBytes', 'maxConnectionsPerWorker', 'node', 'noDelay', 'consumer',
-  'lengthBytes', 'littleEndian', 'lengthIncludesHeader', 'keepHeader', 'keepAliveMs', 'ipv6Only',
-  'idleTimeoutMs', 'frameTimeoutMs', 'maxConnections', 'maxBufferedBytes', 'slowConsumer',
-  'metricsPort', 'metricsHost', 'sharePort', 'closeTimeoutMs',
-]);
+/**
+ * The options whose values bound another option (maxFrameBytes is at most
+ * what the event ring holds and at least the delimiter or length header);
+ * resolveOptions resolves them before the rest.
+ */
+const RESOLVED_FIRST = ['eventRingBytes', 'framing'] as const satisfies readonly (keyof ResolvedOptions)[];
+type ResolvedFirst = Pick<ResolvedOptions, (typeof RESOLVED_FIRST)[number]>;
 
-const FRAMING_OPTIONS: Record<string, readonly string[]> = {
-  raw: [],
-  delimiter: ['delimiter', 'keepDelimiter'],
-  'length-prefix': ['lengthBytes', 'littleEndian', 'lengthIncludesHeader', 'keepHeader'],
-};
-const DAY_MS = 86_400_000;
+/** A bound or default that is a constant, or computed from the options resolved first. */
+type Computed = number | ((resolved: ResolvedFirst) => number);
+
+/** A framing that has options of its own. */
+type FramingWithOptions = Exclude<FramingSpec['kind'], 'raw'>;
+
+interface OptionText {
+  /** The key in ServerOptions; the demo's flag is its kebab-case. */
+  readonly name: string;
+  /** What the option does, one line of markdown: the README table's and --help's wording. */
+  readonly meaning: string;
+  /** The default as a reader should see it, in markdown; when absent, the default value as code. */
+  readonly shownDefault?: string;
+  /** The framing this option configures; with any other framing, setting it is refused. */
+  readonly framing?: FramingWithOptions;
+}
+
+/** One option: its name, the values it accepts, its default, and what it means. */
+export type OptionDescriptor = OptionText & (
+  | { readonly kind: 'integer'; readonly min: Computed; readonly max: Computed; readonly default: Computed }
+  /** A ring's size: a power of two from MIN_RING_BYTES to MAX_RING_BYTES. */
+  | { readonly kind: 'ringBytes'; readonly default: number }
+  | { readonly kind: 'boolean'; readonly default: boolean }
+  | { readonly kind: 'oneOf'; readonly allowed: readonly string[] | readonly number[]; readonly default: string | number }
+  /** A host name or IP address, 1 to 255 characters. */
+  | { readonly kind: 'host'; readonly default: string }
+  /** A string (its UTF-8 bytes) or Uint8Array of 1 to maxBytes bytes, resolved to a Uint8Array copy. */
+  | { readonly kind: 'delimiter'; readonly maxBytes: number; readonly default: string }
+);
 
 const MiB = 1024 * 1024;
+const DAY_MS = 86_400_000;
+
+/** The shortest frame maxFrameBytes may allow: one that holds its delimiter or length header. */
+function shortestFrame(framing: FramingSpec): number {
+  return framing.kind === 'delimiter' ? framing.delimiter.length : framing.kind === 'length-prefix' ? framing.lengthBytes : 1;
+}
+
+/** Every option, in the order the README and --help list them. */
+export const OPTIONS = [
+  { name: 'host', kind: 'host', default: '127.0.0.1', meaning: "address to listen on: IPv4, IPv6, or `'::'` for dual stack" },
+  { name: 'port', kind: 'integer', min: 0, max: 65535, default: 0, meaning: 'port; 0 picks a free one (`server.port`)' },
+  { name: 'ipv6Only', kind: 'boolean', default: false, meaning: "with `host: '::'`, refuse IPv4 clients" },
+  {
+    name: 'sharePort', kind: 'boolean', default: false,
+    meaning: 'let other processes of the same application (same user) listen on this port too, the kernel spreading connections over all of them; every server on the port must set it. Without it a port any other socket holds is refused with `ERR_FLAMINGO_LISTEN` (EADDRINUSE), as plain `net` refuses it, and a later server that sets `sharePort` cannot join',
+  },
+  {
+    name: 'backlog', kind: 'integer', min: 1, max: 65535, default: 4096,
+    meaning: "listen backlog of each worker's listener (capped by the kernel's `somaxconn`): a reconnect storm after a deploy should queue, not be dropped",
+  },
+  {
+    name: 'workers', kind: 'integer', min: 1, max: MAX_WORKERS, default: () => Math.min(availableParallelism(), MAX_WORKERS),
+    shownDefault: `cores (max ${MAX_WORKERS})`, meaning: 'I/O worker threads',
+  },
+  {
+    name: 'framing', kind: 'oneOf', allowed: ['raw', 'delimiter', 'length-prefix'], default: 'raw',
+    meaning: "`'raw'` (chunks as read), `'delimiter'` or `'length-prefix'`",
+  },
+  { name: 'delimiter', framing: 'delimiter', kind: 'delimiter', maxBytes: 16, default: '\n', meaning: "1 to 16 bytes, for `'delimiter'` (`'\\r\\n'` works)" },
+  { name: 'keepDelimiter', framing: 'delimiter', kind: 'boolean', default: true, meaning: 'keep the delimiter at the end of each frame' },
+  {
+    name: 'lengthBytes', framing: 'length-prefix', kind: 'oneOf', allowed: [1, 2, 4, 8], default: 4,
+    meaning: "length header of `'length-prefix'`: 1, 2, 4 or 8 bytes, unsigned",
+  },
+  { name: 'littleEndian', framing: 'length-prefix', kind: 'boolean', default: false, meaning: 'length header byte order' },
+  { name: 'lengthIncludesHeader', framing: 'length-prefix', kind: 'boolean', default: false, meaning: 'the length counts the header too' },
+  { name: 'keepHeader', framing: 'length-prefix', kind: 'boolean', default: true, meaning: 'keep the header at the start of each frame' },
+  {
+    name: 'maxFrameBytes', kind: 'integer',
+    min: (resolved) => shortestFrame(resolved.framing),
+    max: (resolved) => maxRecordPayload(resolved.eventRingBytes),
+    default: (resolved) => Math.min(MiB, maxRecordPayload(resolved.eventRingBytes)),
+    shownDefault: '1 MiB (at most half the event ring)',
+    meaning: 'largest frame on the wire, delimiter or header included; larger closes the connection with `frame-too-large` (a length header is checked as soon as it is complete); raw chunks are cut to it',
+  },
+  {
+    name: 'frameTimeoutMs', kind: 'integer', min: 0, max: DAY_MS, default: 30_000,
+    meaning: 'an incomplete frame older than this closes the connection with `frame-timeout` (0 = never; not for raw)',
+  },
+  {
+    name: 'idleTimeoutMs', kind: 'integer', min: 0, max: DAY_MS, default: 0, shownDefault: '`0` (never)',
+    meaning: 'no data in or out for this long closes the connection with `idle-timeout`',
+  },
+  {
+    name: 'closeTimeoutMs', kind: 'integer', min: 1, max: DAY_MS, default: 5000,
+    meaning: 'the longest a closing connection may take to write what was sent to it, after `close(id)` or after the peer half-closed; then the socket is destroyed and its unsent bytes counted in `abandonedBytes`',
+  },
+  {
+    name: 'maxConnections', kind: 'integer', min: 1, max: 2 ** 31 - 1, default: 2 ** 31 - 1, shownDefault: 'no cap',
+    meaning: 'server-wide cap; a connection over it is accepted, closed at once, counted in `rejected`, never delivered as open',
+  },
+  {
+    name: 'maxConnectionsPerWorker', kind: 'integer', min: 1, max: MAX_SLOTS, default: 2 ** 20, shownDefault: '1,048,576',
+    meaning: 'slots per worker, the same rule per worker',
+  },
+  {
+    name: 'maxBufferedBytes', kind: 'integer', min: 1, max: 2 ** 40, default: MiB, shownDefault: '1 MiB',
+    meaning: "bytes one connection's socket may have queued: a message that would take it past this applies `slowConsumer`; it is also the largest single message (`send` of more throws `ERR_FLAMINGO_PAYLOAD_TOO_LARGE`), since no socket could ever take it",
+  },
+  {
+    name: 'slowConsumer', kind: 'oneOf', allowed: ['close', 'drop'], default: 'close',
+    meaning: "past `maxBufferedBytes`: `'close'` the connection (reason `slow-consumer`) or `'drop'` the whole message and count it (`droppedSends`)",
+  },
+  { name: 'noDelay', kind: 'boolean', default: true, meaning: 'disable Nagle on accepted sockets' },
+  {
+    name: 'keepAliveMs', kind: 'integer', min: 0, max: DAY_MS, default: 0, shownDefault: '`0` (off)',
+    meaning: 'TCP keep-alive initial delay on accepted sockets',
+  },
+  { name: 'eventRingBytes', kind: 'ringBytes', default: 4 * MiB, shownDefault: '4 MiB', meaning: "each worker's event ring (power of two)" },
+  { name: 'commandRingBytes', kind: 'ringBytes', default: 4 * MiB, shownDefault: '4 MiB', meaning: 'each (producer thread, worker) command ring (power of two)' },
+  { name: 'node', kind: 'integer', min: 0, max: MAX_NODES - 1, default: 0, meaning: 'node number (0 to 255) written into every id' },
+  {
+    name: 'metricsPort', kind: 'integer', min: 0, max: 65535, default: -1, shownDefault: 'off',
+    meaning: 'serve Prometheus `GET /metrics` on this port (0 picks one; needs `prom-client`)',
+  },
+  { name: 'metricsHost', kind: 'host', default: '127.0.0.1', meaning: 'address of the metrics endpoint' },
+  {
+    name: 'consumer', kind: 'oneOf', allowed: ['main', 'external'], default: 'main',
+    meaning: "`'main'`: events drained on the main thread; `'external'`: by a pipeline from `pipelineHandle({ consume: true })`",
+  },
+] as const satisfies readonly OptionDescriptor[];
+
+export type OptionName = (typeof OPTIONS)[number]['name'];
+
+/** OPTIONS seen as descriptors, for code that walks the list. */
+const DESCRIPTORS: readonly OptionDescriptor[] = OPTIONS;
+const BY_NAME = new Map(DESCRIPTORS.map((option) => [option.name, option]));
+/** The options ResolvedOptions holds at its top level: all but a framing's own, which go into its `framing`. */
+const UNFRAMED = DESCRIPTORS.filter((option) => option.framing === undefined);
+const RESOLUTION_ORDER = [
+  ...RESOLVED_FIRST.map((name) => BY_NAME.get(name)!),
+  ...UNFRAMED.filter((option) => !(RESOLVED_FIRST as readonly string[]).includes(option.name)),
+];
+
+/** The default as a reader should see it, in markdown: `shownDefault`, or the default value as code. */
+export function shownDefault(option: OptionDescriptor): string {
+  if (option.shownDefault !== undefined) return option.shownDefault;
+  const value = option.default;
+  if (typeof value === 'function') throw new Error(`option ${option.name} computes its default, so it needs a shownDefault`);
+  return typeof value === 'string' ? `\`'${JSON.stringify(value).slice(1, -1)}'\`` : `\`${value}\``;
+}
 
 export function resolveOptions(input: ServerOptions = {}): ResolvedOptions {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw invalidOption('options', 'an object', input);
   }
   for (const key of Object.keys(input)) {
-    if (!KNOWN.has(key)) {
-      throw new FlamingoError('ERR_FLAMINGO_UNKNOWN_OPTION', `unknown option "${key}"; known options: ${[...KNOWN].join(', ')}`);
+    if (!BY_NAME.has(key)) {
+      throw new FlamingoError('ERR_FLAMINGO_UNKNOWN_OPTION', `unknown option "${key}"; known options: ${[...BY_NAME.keys()].join(', ')}`);
     }
   }
-  const eventRingBytes = powerOfTwo(input, 'eventRingBytes', 4 * MiB);
-  const commandRingBytes = powerOfTwo(input, 'commandRingBytes', 4 * MiB);
-  const frameLimit = maxRecordPayload(eventRingBytes);
-  const framing = framingOption(input);
-  const minFrame = framing.kind === 'delimiter' ? framing.delimiter.length : framing.kind === 'length-prefix' ? framing.lengthBytes : 1;
-  return {
-    host: hostOption(input.host, 'host'),
-    port: integer(input, 'port', 0, 0, 65535),
-    workers: integer(input, 'workers', Math.min(availableParallelism(), MAX_WORKERS), 1, MAX_WORKERS),
-    backlog: integer(input, 'backlog', 4096, 1, 65535),
-    framing,
-    maxFrameBytes: integer(input, 'maxFrameBytes', Math.min(MiB, frameLimit), minFrame, frameLimit),
-    eventRingBytes,
-    commandRingBytes,
-    maxConnectionsPerWorker: integer(input, 'maxConnectionsPerWorker', 2 ** 20, 1, MAX_SLOTS),
-    node: integer(input, 'node', 0, 0, MAX_NODES - 1),
-    noDelay: boolean(input, 'noDelay', true),
-    keepAliveMs: integer(input, 'keepAliveMs', 0, 0, DAY_MS),
-    ipv6Only: boolean(input, 'ipv6Only', false),
-    sharePort: boolean(input, 'sharePort', false),
-    idleTimeoutMs: integer(input, 'idleTimeoutMs', 0, 0, DAY_MS),
-    frameTimeoutMs: integer(input, 'frameTimeoutMs', 30_000, 0, DAY_MS),
-    closeTimeoutMs: integer(input, 'closeTimeoutMs', 5000, 1, DAY_MS),
-    maxConnections: integer(input, 'maxConnections', 2 ** 31 - 1, 1, 2 ** 31 - 1),
-    maxBufferedBytes: integer(input, 'maxBufferedBytes', MiB, 1, 2 ** 40),
-    slowConsumer: oneOf(input, 'slowConsumer', ['close', 'drop'] as const, 'close'),
-    metricsPort: integer(input, 'metricsPort', -1, 0, 65535),
-    metricsHost: hostOption(input.metricsHost, 'metricsHost'),
-    consumer: oneOf(input, 'consumer', ['main', 'external'] as const, 'main'),
-  };
-}
-
-function integer(input: ServerOptions, name: keyof ServerOptions, fallback: number, min: number, max: number): number {
-  const value = input[name];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalidOption(name, `an integer from ${min} to ${max}`, value);
+  const given = input as Readonly<Record<string, unknown>>;
+  const resolved: Record<string, unknown> = {};
+  const first = resolved as unknown as ResolvedFirst;
+  for (const option of RESOLUTION_ORDER) {
+    const value = resolveValue(option, given[option.name], first);
+    resolved[option.name] = option.name === 'framing' ? framingSpec(given, value as FramingSpec['kind'], first) : value;
   }
-  return value;
+  // In OPTIONS order, whatever order they were resolved in.
+  return Object.fromEntries(UNFRAMED.map((option) => [option.name, resolved[option.name]])) as unknown as ResolvedOptions;
 }
 
-function powerOfTwo(input: ServerOptions, name: keyof ServerOptions, fallback: number): number {
-  const value = input[name];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < MIN_RING_BYTES || value > MAX_RING_BYTES || (value & (value - 1)) !== 0) {
-    throw invalidOption(name, `a power of two from ${MIN_RING_BYTES} to ${MAX_RING_BYTES}`, value);
-  }
-  return value;
-}
-
-function boolean(input: ServerOptions, name: keyof ServerOptions, fallback: boolean): boolean {
-  const value = input[name];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw invalidOption(name, 'true or false', value);
-  return value;
-}
-
-function oneOf<T extends string>(input: ServerOptions, name: keyof ServerOptions, allowed: readonly T[], fallback: T): T {
-  const value = input[name];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string' || !allowed.includes(value as T)) {
-    throw invalidOption(name, `one of ${allowed.map((a) => `"${a}"`).join(', ')}`, value);
-  }
-  return value as T;
-}
-
-function hostOption(value: unknown, name: string): string {
-  if (value === undefined) return '127.0.0.1';
-  if (typeof value !== 'string' || value.length === 0 || value.length > 255) {
-    throw invalidOption(name, 'a non-empty host name or IP address', value);
-  }
-  return value;
-}
-
-function framingOption(input: ServerOptions): FramingSpec {
-  const kind = oneOf(input, 'framing', ['raw', 'delimiter', 'length-prefix'] as const, 'raw');
-  for (const [other, names] of Object.entries(FRAMING_OPTIONS)) {
-    if (other === kind) continue;
-    for (const name of names) {
-      const value = input[name as keyof ServerOptions];
-      if (value !== undefined && !FRAMING_OPTIONS[kind]!.includes(name)) {
-        throw invalidOption(name, `unset unless framing is "${other}"`, value);
+/** Checks one option's value against its descriptor; undefined means its default. */
+function resolveValue(option: OptionDescriptor, value: unknown, first: ResolvedFirst): unknown {
+  if (option.kind === 'delimiter') return delimiterBytes(option.name, option.maxBytes, value === undefined ? option.default : value);
+  if (value === undefined) return typeof option.default === 'function' ? option.default(first) : option.default;
+  const { name } = option;
+  switch (option.kind) {
+    case 'integer': {
+      const min = computed(option.min, first);
+      const max = computed(option.max, first);
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+        throw invalidOption(name, `an integer from ${min} to ${max}`, value);
       }
+      return value;
+    }
+    case 'ringBytes':
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < MIN_RING_BYTES || value > MAX_RING_BYTES || (value & (value - 1)) !== 0) {
+        throw invalidOption(name, `a power of two from ${MIN_RING_BYTES} to ${MAX_RING_BYTES}`, value);
+      }
+      return value;
+    case 'boolean':
+      if (typeof value !== 'boolean') throw invalidOption(name, 'true or false', value);
+      return value;
+    case 'oneOf':
+      if (!(option.allowed as readonly unknown[]).includes(value)) throw invalidOption(name, oneOfText(option.allowed), value);
+      return value;
+    case 'host':
+      if (typeof value !== 'string' || value.length === 0 || value.length > 255) {
+        throw invalidOption(name, 'a non-empty host name or IP address', value);
+      }
+      return value;
+  }
+}
+
+function computed(value: Computed, first: ResolvedFirst): number {
+  return typeof value === 'function' ? value(first) : value;
+}
+
+/** `one of "a", "b"` for names; `1, 2, 4 or 8` for numbers. */
+function oneOfText(allowed: readonly string[] | readonly number[]): string {
+  if (typeof allowed[0] === 'string') return `one of ${allowed.map((a) => `"${a}"`).join(', ')}`;
+  return `${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}`;
+}
+
+function delimiterBytes(name: string, maxBytes: number, value: unknown): Uint8Array {
+  const expected = `a string or Uint8Array of 1 to ${maxBytes} bytes`;
+  let bytes: Uint8Array;
+  if (typeof value === 'string') bytes = new Uint8Array(Buffer.from(value, 'utf8'));
+  else if (value instanceof Uint8Array) bytes = new Uint8Array(value);
+  else throw invalidOption(name, expected, value);
+  if (bytes.length < 1 || bytes.length > maxBytes) throw invalidOption(name, expected, value);
+  return bytes;
+}
+
+/**
+ * The framing spec for `kind` from the options that belong to it. An option
+ * of another framing is refused even when this framing is the default, so a
+ * forgotten `framing` does not silently ignore the framing's options.
+ */
+function framingSpec(given: Readonly<Record<string, unknown>>, kind: FramingSpec['kind'], first: ResolvedFirst): FramingSpec {
+  for (const option of DESCRIPTORS) {
+    const value = given[option.name];
+    if (option.framing !== undefined && option.framing !== kind && value !== undefined) {
+      throw invalidOption(option.name, `unset unless framing is "${option.framing}"`, value);
     }
   }
-  if (kind === 'raw') return { kind };
-  if (kind === 'length-prefix') {
-    const lengthBytes = input.lengthBytes === undefined ? 4 : input.lengthBytes;
-    if (![1, 2, 4, 8].includes(lengthBytes as number)) throw invalidOption('lengthBytes', '1, 2, 4 or 8', input.lengthBytes);
-    return {
-      kind,
-      lengthBytes,
-      littleEndian: boolean(input, 'littleEndian', false),
-      lengthIncludesHeader: boolean(input, 'lengthIncludesHeader', false),
-      keepHeader: boolean(input, 'keepHeader', true),
-    };
+  const spec: Record<string, unknown> = { kind };
+  for (const option of DESCRIPTORS) {
+    if (option.framing === kind) spec[option.name] = resolveValue(option, given[option.name], first);
   }
-  const raw = input.delimiter === undefined ? '\n' : input.delimiter;
-  let delimiter: Uint8Array;
-  if (typeof raw === 'string') delimiter = new Uint8Array(Buffer.from(raw, 'utf8'));
-  else if (raw instanceof Uint8Array) delimiter = new Uint8Array(raw);
-  else throw invalidOption('delimiter', 'a string or Uint8Array of 1 to 16 bytes', raw);
-  if (delimiter.length < 1 || delimiter.length > 16) {
-    throw invalidOption('delimiter', 'a string or Uint8Array of 1 to 16 bytes', raw);
-  }
-  return { kind, delimiter, keepDelimiter: boolean(input, 'keepDelimiter', true) };
+  return spec as unknown as FramingSpec;
 }
+
+// Type checks that keep ServerOptions, ResolvedOptions, FramingSpec and
+// OPTIONS in step. Each resolves to `never` when they agree; otherwise tsc
+// reports "Type '"someOption"' does not satisfy the constraint 'never'",
+// naming the option at fault.
+
+type Descriptor = (typeof OPTIONS)[number];
+type Equal<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+/** The type a user passes for a descriptor (numbers for a numeric one-of: ServerOptions says `number`). */
+type GivenType<D> = D extends { kind: 'integer' | 'ringBytes' } ? number
+  : D extends { kind: 'boolean' } ? boolean
+  : D extends { kind: 'oneOf'; allowed: readonly (infer V)[] } ? (V extends number ? number : V)
+  : D extends { kind: 'host' } ? string
+  : D extends { kind: 'delimiter' } ? string | Uint8Array
+  : never;
+type TableTypes = { [D in Descriptor as D['name']]: GivenType<D> };
+type NamesOf<D> = D extends { name: infer N } ? N : never;
+type KeysDiffer<A, B> = Exclude<A, B> | Exclude<B, A>;
+type InStep<T extends never> = T;
+
+/** An option in ServerOptions without a descriptor, a descriptor without an option, or one whose type differs. */
+export type ServerOptionsOutOfStep = InStep<
+  | KeysDiffer<keyof ServerOptions, OptionName>
+  | { [K in OptionName & keyof ServerOptions]: Equal<TableTypes[K], Exclude<ServerOptions[K], undefined>> extends true ? never : K }[OptionName & keyof ServerOptions]
+>;
+/** ResolvedOptions holds every option but the framings' own, which are in its `framing`. */
+export type ResolvedOptionsOutOfStep = InStep<KeysDiffer<keyof ResolvedOptions, NamesOf<Exclude<Descriptor, { framing: string }>>>>;
+/** Each framing spec holds `kind` and the options of that framing. */
+export type FramingSpecOutOfStep = InStep<
+  { [F in FramingWithOptions]: KeysDiffer<keyof Extract<FramingSpec, { kind: F }>, 'kind' | NamesOf<Extract<Descriptor, { framing: F }>>> }[FramingWithOptions]
+>;

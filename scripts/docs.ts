@@ -1,0 +1,34 @@
+// Rewrites the generated sections of README.md from their sources, so the
+// README never lists what the code does not do:
+//
+//   node scripts/docs.ts [README path]
+//
+// A section whose markers are missing is reported with the lines to add,
+// and the script exits 1 without writing anything.
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { optionsTable } from './options-table.ts';
+import { markers, replaceSection } from './readme-sections.ts';
+
+/** Each generated section: its marker name, where its markers go, and its body. */
+const SECTIONS = [
+  { name: 'options', where: 'around the table under "## Options"', render: optionsTable },
+] as const;
+
+const path = process.argv[2] ?? fileURLToPath(new URL('../README.md', import.meta.url));
+let text = readFileSync(path, 'utf8');
+let missing = false;
+for (const section of SECTIONS) {
+  const replaced = replaceSection(text, section.name, section.render());
+  if (replaced === undefined) {
+    const { start, end } = markers(section.name);
+    console.error(`${path}: no "${section.name}" section. Put these two lines ${section.where}, each on a line of its own:\n\n${start}\n${end}\n`);
+    missing = true;
+  } else {
+    text = replaced;
+  }
+}
+if (missing) process.exit(1);
+writeFileSync(path, text);
+console.log(`${path}: ${SECTIONS.map((s) => s.name).join(', ')} regenerated`);
