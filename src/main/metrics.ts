@@ -2,13 +2,14 @@
 // registerMetrics() adds Flamingo's figures to a registry the application
 // already scrapes, and serveMetrics() answers GET /metrics over HTTP (the
 // metricsPort option). Every value is read from server.stats() at scrape
-// time, from shared memory, so metrics cost the data path nothing.
+// time, from shared memory, so metrics cost the data path nothing. The
+// per-worker metrics are the STATS entries of stats.ts, one metric each.
 
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FlamingoError } from '../shared/errors.ts';
 import { CLOSE_REASONS } from '../shared/records.ts';
-import type { WorkerStats } from '../shared/stats.ts';
+import { STATS, type StatDescriptor, statValue } from '../shared/stats.ts';
 import type { Server, ServerStats } from './server.ts';
 
 type PromClient = typeof import('prom-client');
@@ -25,42 +26,38 @@ async function loadPromClient(): Promise<PromClient> {
   }
 }
 
-interface Mirrored {
-  name: string;
-  help: string;
-  type: 'counter' | 'gauge';
-  value: (worker: WorkerStats, all: ServerStats) => number;
-}
+const DEFAULT_PREFIX = 'flamingo_';
 
-const PER_WORKER: Mirrored[] = [
-  { name: 'connections', help: 'Connections open now.', type: 'gauge', value: (w) => w.connections },
-  { name: 'connections_opened_total', help: 'Connections opened (delivered as open events).', type: 'counter', value: (w) => w.opened },
-  { name: 'connections_rejected_total', help: 'Connections accepted and closed at once by maxConnections or maxConnectionsPerWorker.', type: 'counter', value: (w) => w.rejected },
-  { name: 'received_bytes_total', help: 'Bytes read from clients.', type: 'counter', value: (w) => w.bytesIn },
-  { name: 'sent_bytes_total', help: 'Bytes written to client sockets.', type: 'counter', value: (w) => w.bytesOut },
-  { name: 'received_frames_total', help: 'Frames delivered as data events.', type: 'counter', value: (w) => w.framesIn },
-  { name: 'sends_total', help: 'Sends written to a socket (a sendMany counts once per connection).', type: 'counter', value: (w) => w.sends },
-  { name: 'stale_sends_total', help: 'Sends and closes for ids whose connection is gone.', type: 'counter', value: (w) => w.staleSends },
-  { name: 'dropped_sends_total', help: "Sends dropped by the slowConsumer 'drop' policy.", type: 'counter', value: (w) => w.droppedSends },
-  { name: 'truncated_frames_total', help: 'Connections that closed with an incomplete frame (discarded).', type: 'counter', value: (w) => w.truncatedFrames },
-  { name: 'abandoned_bytes_total', help: 'Bytes never written because a closing socket outlived closeTimeoutMs or drainMs.', type: 'counter', value: (w) => w.abandonedBytes },
-  { name: 'paused_reads_total', help: 'Times a socket stopped reading because the event ring was full.', type: 'counter', value: (w) => w.pausedReads },
-  { name: 'event_ring_used_bytes', help: 'Bytes in the worker event ring now.', type: 'gauge', value: (w) => w.eventRingUsed },
-  { name: 'event_ring_high_water_bytes', help: 'Most bytes seen in the worker event ring.', type: 'gauge', value: (w) => w.eventRingHighWater },
-  { name: 'stash_high_water_bytes', help: 'Most bytes the worker held back while its event ring was full.', type: 'gauge', value: (w) => w.stashHighWater },
-  { name: 'buffered_out_bytes', help: 'Bytes written to sockets not yet taken by the kernel (sampled each second).', type: 'gauge', value: (w) => w.bufferedOut },
-  { name: 'event_loop_utilization', help: 'Event-loop utilisation of the I/O worker over the last second (0 to 1).', type: 'gauge', value: (w) => w.eventLoopUtilization },
-  { name: 'worker_restarts_total', help: 'Times the I/O worker was replaced after its thread died.', type: 'counter', value: (w) => w.restarts },
-];
+/** The one server-wide metric; every per-worker metric comes from a STATS entry. */
+const WORKERS = { metric: 'workers', help: 'I/O worker threads.', type: 'gauge' } as const;
 
 /** The metric names registerMetrics() adds, without the prefix. */
-export const METRIC_NAMES = [...PER_WORKER.map((m) => m.name), 'connections_closed_total', 'workers'];
+export const METRIC_NAMES = [...STATS.map((stat) => stat.metric), WORKERS.metric];
+
+function labelNames(stat: StatDescriptor): string[] {
+  return stat.field !== 'event ring' && stat.byReason ? ['worker', 'reason'] : ['worker'];
+}
+
+/**
+ * The metrics as the README's markdown table, `| metric | type |`, one
+ * metric a row, in registration order, with `prefix` (default flamingo_).
+ */
+export function renderMetricsTable(prefix = DEFAULT_PREFIX): string {
+  const rows = ['| metric | type |', '|---|---|'];
+  for (const stat of STATS) {
+    const more = labelNames(stat).filter((label) => label !== 'worker');
+    const note = more.length === 0 ? '' : ` (also ${more.map((label) => `\`${label}\``).join(', ')})`;
+    rows.push(`| \`${prefix}${stat.metric}\`${note} | ${stat.type} |`);
+  }
+  rows.push(`| \`${prefix}${WORKERS.metric}\` (no label) | ${WORKERS.type} |`);
+  return `${rows.join('\n')}\n`;
+}
 
 /**
  * Registers Flamingo's metrics on `registry` (prom-client's global registry
  * when omitted). Each metric has a `worker` label; closes also a `reason`.
  */
-export async function registerMetrics(server: Server, registry?: Registry, prefix = 'flamingo_'): Promise<Registry> {
+export async function registerMetrics(server: Server, registry?: Registry, prefix = DEFAULT_PREFIX): Promise<Registry> {
   const prom = await loadPromClient();
   const target = registry ?? prom.register;
   let snapshot: ServerStats | undefined;
@@ -74,36 +71,28 @@ export async function registerMetrics(server: Server, registry?: Registry, prefi
     }
     return snapshot;
   };
-  for (const metric of PER_WORKER) {
-    const Metric = metric.type === 'counter' ? prom.Counter : prom.Gauge;
+  for (const stat of STATS) {
+    const Metric = stat.type === 'counter' ? prom.Counter : prom.Gauge;
     new Metric({
-      name: prefix + metric.name,
-      help: metric.help,
-      labelNames: ['worker'],
+      name: prefix + stat.metric,
+      help: stat.help,
+      labelNames: labelNames(stat),
       registers: [target],
-      collect(this: import('prom-client').Gauge<'worker'> | import('prom-client').Counter<'worker'>) {
+      collect(this: import('prom-client').Gauge | import('prom-client').Counter) {
         const stats = read();
         this.reset();
-        for (const worker of stats.workers) this.labels({ worker: String(worker.worker) }).inc(metric.value(worker, stats));
+        for (const figures of stats.workers) {
+          const worker = String(figures.worker);
+          const value = statValue(figures, stat);
+          if (typeof value === 'number') this.labels({ worker }).inc(value);
+          else for (const reason of CLOSE_REASONS) this.labels({ worker, reason }).inc(value[reason]);
+        }
       },
     });
   }
-  new prom.Counter({
-    name: `${prefix}connections_closed_total`,
-    help: 'Connections closed, by worker and close reason.',
-    labelNames: ['worker', 'reason'],
-    registers: [target],
-    collect() {
-      const stats = read();
-      this.reset();
-      for (const worker of stats.workers) {
-        for (const reason of CLOSE_REASONS) this.labels({ worker: String(worker.worker), reason }).inc(worker.closed[reason]);
-      }
-    },
-  });
   new prom.Gauge({
-    name: `${prefix}workers`,
-    help: 'I/O worker threads.',
+    name: prefix + WORKERS.metric,
+    help: WORKERS.help,
     registers: [target],
     collect() {
       this.set(read().workers.length);

@@ -16,7 +16,11 @@ export class OpenTracker {
   readonly #capacity: number;
   readonly #stats: readonly Float64Array[] | undefined;
 
-  /** `stats`: each worker's counters, where the worker-exit closes are counted. */
+  /**
+   * `stats`: a view of each worker's whole stats block. The consumer is the
+   * one writer of its WORKER_EXIT_CLOSES word (layout in stats.ts), so the
+   * plain += below races with nobody, a replacement worker included.
+   */
   constructor(workers: number, slotsPerWorker: number, stats?: readonly Float64Array[]) {
     this.#slots = new Array(workers).fill(undefined);
     this.#highWater = new Array(workers).fill(0);
@@ -52,7 +56,7 @@ export class OpenTracker {
     }
     this.#highWater[worker] = 0;
     const stats = this.#stats?.[worker];
-    if (stats !== undefined) stats[StatField.CLOSED_BASE + CloseCode['worker-exit']]! += count;
+    if (stats !== undefined) stats[StatField.WORKER_EXIT_CLOSES]! += count;
     return count;
   }
 }

@@ -12,7 +12,7 @@ import { encodeLengthPrefixed } from '../shared/framing/length-prefix.ts';
 import { type ResolvedOptions, type ServerOptions, resolveOptions } from '../shared/options.ts';
 import { type CloseReason, CloseFlag, closeReasonName } from '../shared/records.ts';
 import { type RingReader, ringUsed } from '../shared/ring.ts';
-import { type WorkerStats, readStats } from '../shared/stats.ts';
+import { type StatTotals, type WorkerStats, readStats, sumTotals } from '../shared/stats.ts';
 import { CommandSender, type CommandTarget } from './command-sender.ts';
 import { type OpenInfo, copyBytes, decodeOpen } from './decode.ts';
 import { Dispatcher, type EventSink } from './dispatcher.ts';
@@ -43,26 +43,10 @@ export interface ShutdownOptions {
   drainMs?: number;
 }
 
-/** The sums over every worker of the counters they share with WorkerStats. */
-type Totals = Pick<
-  WorkerStats,
-  | 'connections'
-  | 'opened'
-  | 'rejected'
-  | 'closed'
-  | 'bytesIn'
-  | 'bytesOut'
-  | 'framesIn'
-  | 'sends'
-  | 'staleSends'
-  | 'droppedSends'
-  | 'pausedReads'
-  | 'truncatedFrames'
-  | 'abandonedBytes'
->;
+/** The sums over every worker of the figures stats.ts marks with a total (workerRestarts among them). */
+type Totals = StatTotals;
 
 export interface ServerStats extends Totals {
-  workerRestarts: number;
   /** Events of a kind with no listener that nobody had pulled: let go, not kept. */
   unconsumedEvents: number;
   /** send, sendMany and close calls refused (returned false) because shutdown had begun. */
@@ -272,27 +256,9 @@ export class Server extends EventEmitter<ServerEvents> {
 
   /** A snapshot of every worker's counters, read from shared memory. */
   stats(): ServerStats {
-    const workers = this.#supervisor.workers.map((w, i) => readStats(i, w.stats, ringUsed(w.init.eventRing)));
-    const sum = (pick: (s: WorkerStats) => number): number => workers.reduce((total, s) => total + pick(s), 0);
-    const closed = {} as Record<CloseReason, number>;
-    for (const s of workers) {
-      for (const [reason, count] of Object.entries(s.closed)) closed[reason as CloseReason] = (closed[reason as CloseReason] ?? 0) + count;
-    }
+    const workers = this.#supervisor.workers.map((w, i) => readStats(i, w.stats, ringUsed(w.init.eventRing), w.running));
     return {
-      connections: sum((s) => s.connections),
-      opened: sum((s) => s.opened),
-      rejected: sum((s) => s.rejected),
-      closed,
-      bytesIn: sum((s) => s.bytesIn),
-      bytesOut: sum((s) => s.bytesOut),
-      framesIn: sum((s) => s.framesIn),
-      sends: sum((s) => s.sends),
-      staleSends: sum((s) => s.staleSends),
-      droppedSends: sum((s) => s.droppedSends),
-      pausedReads: sum((s) => s.pausedReads),
-      truncatedFrames: sum((s) => s.truncatedFrames),
-      abandonedBytes: sum((s) => s.abandonedBytes),
-      workerRestarts: sum((s) => s.restarts),
+      ...sumTotals(workers),
       unconsumedEvents: this.#pull.unconsumed,
       refusedSends: this.#lifecycle.refused,
       workers,

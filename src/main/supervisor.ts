@@ -14,7 +14,7 @@
 // this server already holds, so it neither probes nor re-marks it.
 
 import { Worker } from 'node:worker_threads';
-import type { WorkerApi, WorkerInit, ShutdownReport } from '../shared/control.ts';
+import { type WorkerApi, type WorkerInit, type ShutdownReport, createSlotStatesStorage } from '../shared/control.ts';
 import { Doorbell, createDoorbellStorage } from '../shared/doorbell.ts';
 import { FlamingoError } from '../shared/errors.ts';
 import type { ResolvedOptions } from '../shared/options.ts';
@@ -22,7 +22,7 @@ import { RecordKind } from '../shared/records.ts';
 import { createRingStorage } from '../shared/ring.ts';
 import { RingProducer } from '../shared/ring-producer.ts';
 import { type Remote, nodeEndpoint, releaseProxy, wrap } from '../shared/rpc.ts';
-import { ADMISSION_WORDS, STAT_FIELDS, StatField, createStatsStorage } from '../shared/stats.ts';
+import { ADMITTED_ALL, StatField, admittedBy, createAdmissionStorage, createStatsStorage, statsView } from '../shared/stats.ts';
 import { type PortMarker, claimPort, markExclusive, where } from './port-claim.ts';
 
 const workerUrl = new URL(`../worker/io-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
@@ -35,10 +35,17 @@ export interface WorkerHandle {
   thread: Worker;
   api: Remote<WorkerApi>;
   init: WorkerInit;
+  /** Its whole stats block: the supervisor writes RESTARTS, stats() reads (see stats.ts). */
   stats: Float64Array;
   startedAt: number;
   quickDeaths: number;
   alive: boolean;
+  /**
+   * Its thread runs and has answered listen(). A replacement zeroes OPEN_NOW
+   * before it answers any call, so until then (and once its thread is gone)
+   * the word may hold a dead worker's count: stats() reads it as 0.
+   */
+  running: boolean;
   released: boolean;
 }
 
@@ -47,8 +54,9 @@ export class Supervisor {
   port = 0;
   readonly #options: ResolvedOptions;
   readonly #consumerBell: Doorbell;
+  /** The admission words (layout in stats.ts): the supervisor gives back a dead worker's places. */
   readonly #admission: Int32Array;
-  readonly #admissionStorage = new SharedArrayBuffer(ADMISSION_WORDS * 4);
+  readonly #admissionStorage = createAdmissionStorage();
   #stopping = false;
   /** Held while an exclusive server (sharePort false) lives; released in terminateAll. */
   #marker: PortMarker | undefined;
@@ -73,7 +81,7 @@ export class Supervisor {
         consumerBell: this.#consumerBell.storage,
         commandBell: createDoorbellStorage(),
         commandRings: [createRingStorage(o.commandRingBytes)],
-        slotStates: new SharedArrayBuffer(o.maxConnectionsPerWorker * 4),
+        slotStates: createSlotStatesStorage(o.maxConnectionsPerWorker),
         stats: createStatsStorage(),
         admission: this.#admissionStorage,
       });
@@ -93,12 +101,19 @@ export class Supervisor {
     const o = this.#options;
     try {
       // The first worker picks the port when 0 was asked for; the others join it.
-      this.port = await this.workers[0]!.api.listen(o.port);
-      await Promise.all(this.workers.slice(1).map((w) => w.api.listen(this.port)));
+      this.port = await this.#listen(this.workers[0]!, o.port);
+      await Promise.all(this.workers.slice(1).map((w) => this.#listen(w, this.port)));
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       throw new FlamingoError('ERR_FLAMINGO_LISTEN', `cannot listen on ${where(o.host, o.port)}: ${message}`, { cause: error });
     }
+  }
+
+  async #listen(worker: WorkerHandle, port: number): Promise<number> {
+    const bound = await worker.api.listen(port);
+    // It has zeroed OPEN_NOW by now (it does so before answering any call).
+    worker.running = worker.alive;
+    return bound;
   }
 
   /** Gives every worker another producer's command ring; returns them in worker order. */
@@ -155,10 +170,11 @@ export class Supervisor {
       thread,
       api: wrap<WorkerApi>(nodeEndpoint(thread as never)),
       init,
-      stats: new Float64Array(init.stats, 0, STAT_FIELDS),
+      stats: statsView(init.stats),
       startedAt: performance.now(),
       quickDeaths: previous?.quickDeaths ?? 0,
       alive: true,
+      running: false,
       released: false,
     };
     let failure: unknown;
@@ -167,6 +183,7 @@ export class Supervisor {
     });
     thread.once('exit', (code) => {
       handle.alive = false;
+      handle.running = false;
       if (this.#stopping) return;
       void this.#recover(handle, failure ?? new Error(`I/O worker ${init.index} exited with code ${code}`));
     });
@@ -177,9 +194,11 @@ export class Supervisor {
   async #recover(dead: WorkerHandle, error: unknown): Promise<void> {
     const index = dead.init.index;
     this.#release(dead);
-    // Its connections died with its thread: give their places back.
-    Atomics.sub(this.#admission, 0, Atomics.exchange(this.#admission, 1 + index, 0));
-    dead.stats[StatField.OPEN_NOW] = 0;
+    // Its connections died with its thread: give their places back. (Its
+    // OPEN_NOW stays the worker's word; stats() reads it as 0 until the
+    // replacement answers, see `running`.)
+    Atomics.sub(this.#admission, ADMITTED_ALL, Atomics.exchange(this.#admission, admittedBy(index), 0));
+    // The supervisor's own word: only this thread writes it.
     dead.stats[StatField.RESTARTS]!++;
     await this.#appendWorkerExit(dead.init);
     this.#onExit(index, error);
@@ -192,7 +211,7 @@ export class Supervisor {
     const replacement = this.#spawn(dead.init);
     replacement.quickDeaths = deaths;
     try {
-      await replacement.api.listen(this.port);
+      await this.#listen(replacement, this.port);
     } catch {
       // Its exit handler schedules the next attempt.
       void replacement.thread.terminate();

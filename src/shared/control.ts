@@ -1,6 +1,22 @@
 // What the consumer side and an I/O worker agree on outside the rings: the
 // data a worker starts with, and the control-plane API it exposes over
 // comlink. Nothing here is on the data path.
+//
+// Slot states (WorkerInit.slotStates): one SharedArrayBuffer per worker
+// index, one Uint32 word per slot of its connection table.
+//
+//   word    value                     writer                       readers
+//   slot    generation of the last    the I/O worker, when it      that worker (plain loads of its own
+//           connection given the      gives the slot to a new      writes); after a restart, its
+//           slot (0: never used)      connection (Atomics.store)   replacement, once per slot, before
+//                                                                  it first gives the slot out (Atomics.load)
+//
+// Nothing else reads these words, and nothing marks a slot open or closed
+// here: the consumer knows which ids are open from the events it received
+// (open-tracker.ts). They are in shared memory only because they must
+// outlive the worker's thread: a replacement carries each slot's
+// generation on from where the dead worker left it, so no new id repeats
+// one the dead worker gave out (commands for those ids stay stale).
 
 import type { ResolvedOptions } from './options.ts';
 
@@ -15,17 +31,17 @@ export interface WorkerInit {
   commandBell: SharedArrayBuffer;
   /** Command rings from producers known at start. */
   commandRings: SharedArrayBuffer[];
-  /** Slot states: Uint32 per slot, generation | SLOT_OPEN while open. */
+  /** Each slot's generation, kept across restarts (layout above). */
   slotStates: SharedArrayBuffer;
-  /** Counters, see stats.ts. */
+  /** The stats block (layout in stats.ts). */
   stats: SharedArrayBuffer;
-  /** Admission words, see ADMISSION_WORDS in stats.ts. */
+  /** The admission words every worker shares (layout in stats.ts). */
   admission: SharedArrayBuffer;
 }
 
-/** Set in a slot state while its connection is open (its close not yet sent). */
-export const SLOT_OPEN = 0x8000_0000;
-export const SLOT_GENERATION_MASK = 0x7fff_ffff;
+export function createSlotStatesStorage(slots: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(slots * Uint32Array.BYTES_PER_ELEMENT);
+}
 
 export interface ShutdownReport {
   /** Bytes accepted for sending that were still queued when drainMs ran out. */
@@ -54,6 +70,21 @@ export interface IdPage {
   next: number | null;
 }
 
+/** What a worker's acceptor met while it could not take connections (see acceptor.ts). */
+export interface AcceptErrors {
+  /**
+   * Failed attempts to accept: a check that found no file descriptor free
+   * (EMFILE: the process's limit; ENFILE: the system's), an error the
+   * listener reported, a listener that could not be reopened. Each is
+   * followed by a pause in accepting of about 100 ms.
+   */
+  count: number;
+  /** The code of the last one ('EMFILE', 'ENFILE', ...), or null. */
+  lastCode: string | null;
+  /** Whether the worker listens now: false while it backs off, and once it stopped accepting. */
+  listening: boolean;
+}
+
 export interface WorkerApi {
   /** Starts listening; resolves with the bound port. */
   listen(port: number): Promise<number>;
@@ -67,6 +98,8 @@ export interface WorkerApi {
   connectionInfo(slot: number, generation: number): ConnectionInfo | null;
   /** Up to `limit` ids of open connections, scanning slots from `cursor`. */
   listIds(cursor: number, limit: number): IdPage;
+  /** The acceptor's errors so far. */
+  acceptErrors(): AcceptErrors;
   /** Test hook: throws an uncaught exception in the worker on its next turn. */
   injectFault(): void;
 }

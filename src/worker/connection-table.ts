@@ -1,14 +1,14 @@
 // The worker's connection table: one slot per connection, state in typed
 // arrays indexed by slot, plus the socket itself. A slot's generation lives
-// in shared memory (slotStates) so the consumer side can tell which ids a
-// dead worker held without its help.
+// in shared memory (slotStates, layout in control.ts) so that it outlives
+// this thread: a replacement worker goes on from it, and never repeats an
+// id this one gave out.
 //
 // Freed slots wait in a FIFO and are reused only once REUSE_DELAY others
 // have been freed after them (or fresh slots run out), so a slot's
 // generation advances slowly and a stale id stays stale for a long time.
 
 import type { Socket } from 'node:net';
-import { SLOT_GENERATION_MASK, SLOT_OPEN } from '../shared/control.ts';
 import { nextGeneration } from '../shared/id.ts';
 
 const REUSE_DELAY = 1024;
@@ -28,6 +28,7 @@ export const SlotFlag = {
 export class ConnectionTable {
   readonly capacity: number;
   readonly sockets: (Socket | undefined)[] = [];
+  /** Each slot's generation: this table's only shared memory (see control.ts). */
   readonly states: Uint32Array;
   readonly flags: Uint8Array;
   /** Close code + 1 of the first reason decided for the slot; 0 = none yet. */
@@ -78,9 +79,10 @@ export class ConnectionTable {
     } else {
       return -1;
     }
-    const generation = nextGeneration(this.states[slot]! & SLOT_GENERATION_MASK);
-    // Publishes the slot as open with its new generation for the consumer side.
-    Atomics.store(this.states, slot, generation | SLOT_OPEN);
+    // A slot this thread has not used yet may carry a dead predecessor's generation.
+    const generation = nextGeneration(Atomics.load(this.states, slot));
+    // Publishes the new generation to a replacement, should this thread die.
+    Atomics.store(this.states, slot, generation);
     this.flags[slot] = 0;
     this.closeCode[slot] = 0;
     this.bytesIn[slot] = 0;
@@ -91,19 +93,19 @@ export class ConnectionTable {
   }
 
   generation(slot: number): number {
-    return this.states[slot]! & SLOT_GENERATION_MASK;
+    return this.states[slot]!;
   }
 
   /** The socket of a live connection whose generation is `generation`, if sends may still go to it. */
   live(slot: number, generation: number): Socket | undefined {
-    if (slot >= this.#fresh || (this.states[slot]! & SLOT_GENERATION_MASK) !== generation) return undefined;
+    if (slot >= this.#fresh || this.states[slot] !== generation) return undefined;
     if ((this.flags[slot]! & SlotFlag.CLOSING) !== 0) return undefined;
     return this.sockets[slot];
   }
 
   /** The socket of the connection `generation` names while it exists, closing or not. */
   current(slot: number, generation: number): Socket | undefined {
-    if (slot >= this.#fresh || (this.states[slot]! & SLOT_GENERATION_MASK) !== generation) return undefined;
+    if (slot >= this.#fresh || this.states[slot] !== generation) return undefined;
     return this.sockets[slot];
   }
 
@@ -114,8 +116,7 @@ export class ConnectionTable {
 
   /** Frees the slot once its close event is written. */
   release(slot: number): void {
-    // Publishes the slot as closed; its generation stays until reuse.
-    Atomics.store(this.states, slot, this.states[slot]! & SLOT_GENERATION_MASK);
+    // Its generation stays until the slot is reused, so its old id stays stale.
     this.sockets[slot] = undefined;
     this.flags[slot] = 0;
     this.#open--;
