@@ -6,6 +6,7 @@ import { CLOSE_REASONS, CloseCode } from '../src/shared/records.ts';
 import { STATS, StatField, StatsBlock, type StatWriter, closedField, createStatsStorage, readStats, statsView } from '../src/shared/stats.ts';
 import { connectMany, waitFor } from './helpers/clients.ts';
 import { EventRecorder } from './helpers/recorder.ts';
+import { faults } from '../src/main/testing.ts';
 
 /** Every word a figure occupies, with the writer the descriptor names. */
 function ownedWords(): Map<number, StatWriter> {
@@ -86,7 +87,7 @@ describe('each stats word has one writer', () => {
     const onWorker0 = s.stats().workers[0]!.connections;
     expect(onWorker0).toBeGreaterThan(0);
 
-    await s.faults.terminate(0);
+    await faults(s).terminate(0);
     expect(await exited).toBe(0);
     // At once, before the consumer has handed out a single worker-exit close.
     expect(s.stats().workers[0]!.connections).toBe(0);

@@ -5,6 +5,7 @@ import { type Server, listen } from '../src/main/index.ts';
 import { decodeId } from '../src/shared/id.ts';
 import { Received, connectMany, converse, waitFor } from './helpers/clients.ts';
 import { EventRecorder } from './helpers/recorder.ts';
+import { faults } from '../src/main/testing.ts';
 
 describe('a worker that dies', () => {
   let server: Server | undefined;
@@ -37,8 +38,8 @@ describe('a worker that dies', () => {
       // Mid-stream: survivors are conversing while worker 0 dies.
       const conversations = Promise.all(survivors.map((socket, i) => converse(socket, i, 60)));
       await new Promise((resolve) => setTimeout(resolve, 20));
-      if (how === 'is terminated') await s.faults.terminate(0);
-      else s.faults.crash(0);
+      if (how === 'is terminated') await faults(s).terminate(0);
+      else faults(s).crash(0);
 
       await waitFor(() => recorder.closed.size === victims.length, 10_000, 'worker-exit closes');
       const victimIds = new Set(victims.map((socket) => idOf.get(socket)!));
@@ -87,7 +88,7 @@ describe('a worker that dies', () => {
     await Promise.all(sockets.map((socket, i) => converse(socket, i, 3)));
     const perWorker = s.stats().workers.map((w) => w.opened);
     const closedBy = sockets.map((socket) => new Received(socket));
-    await s.faults.terminate(1);
+    await faults(s).terminate(1);
     await waitFor(() => closedBy.filter((r) => r.ended).length === perWorker[1], 10_000, 'the dead worker’s sockets to close');
     await waitFor(() => s.stats().closed['worker-exit'] === perWorker[1], 10_000, 'worker-exit closes counted by the pipeline');
     for (const socket of sockets) socket.destroy();

@@ -10,7 +10,7 @@ export type { PipelineEvent, PipelineHandle } from './pipeline.ts';
 export type { OpenInfo } from './decode.ts';
 export { copyBytes } from './decode.ts';
 export type { OpenEvent, DataEvent, CloseEvent } from './pull-queues.ts';
-export type { ServerOptions } from '../shared/options.ts';
+export type { ResolvedOptions, ServerOptions } from '../shared/options.ts';
 export type { CloseReason } from '../shared/records.ts';
 export { CLOSE_REASONS } from '../shared/records.ts';
 export type { WorkerStats } from '../shared/stats.ts';

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { FlamingoError } from '../shared/errors.ts';
 import { CLOSE_REASONS } from '../shared/records.ts';
 import { STATS, type StatDescriptor, statValue } from '../shared/stats.ts';
-import type { Server, ServerStats } from './server.ts';
+import type { ServerStats, StatsSource } from './server-types.ts';
 
 type PromClient = typeof import('prom-client');
 type Registry = import('prom-client').Registry;
@@ -57,7 +57,7 @@ export function renderMetricsTable(prefix = DEFAULT_PREFIX): string {
  * Registers Flamingo's metrics on `registry` (prom-client's global registry
  * when omitted). Each metric has a `worker` label; closes also a `reason`.
  */
-export async function registerMetrics(server: Server, registry?: Registry, prefix = DEFAULT_PREFIX): Promise<Registry> {
+export async function registerMetrics(server: StatsSource, registry?: Registry, prefix = DEFAULT_PREFIX): Promise<Registry> {
   const prom = await loadPromClient();
   const target = registry ?? prom.register;
   let snapshot: ServerStats | undefined;
@@ -102,7 +102,7 @@ export async function registerMetrics(server: Server, registry?: Registry, prefi
 }
 
 /** Serves GET (and HEAD) /metrics for `server` on host:port; resolves with the HTTP server once it listens. */
-export async function serveMetrics(server: Server, host: string, port: number): Promise<HttpServer> {
+export async function serveMetrics(server: StatsSource, host: string, port: number): Promise<HttpServer> {
   const prom = await loadPromClient();
   const registry = new prom.Registry();
   await registerMetrics(server, registry);

@@ -1,6 +1,6 @@
 // The public Server: a thin facade over the supervisor (worker threads and
-// their control plane), the dispatcher (event rings to handlers or pull
-// queues) and the command sender (sends to command rings).
+// their control plane), the dispatcher (event rings to the event delivery:
+// listeners or pull queues) and the command sender (sends to command rings).
 
 import { EventEmitter } from 'node:events';
 import type { Server as HttpServer } from 'node:http';
@@ -10,57 +10,31 @@ import { FlamingoError, invalidOption } from '../shared/errors.ts';
 import { type IdParts, decodeId } from '../shared/id.ts';
 import { encodeLengthPrefixed } from '../shared/framing/length-prefix.ts';
 import { type ResolvedOptions, type ServerOptions, resolveOptions } from '../shared/options.ts';
-import { type CloseReason, CloseFlag, closeReasonName } from '../shared/records.ts';
-import { type RingReader, ringUsed } from '../shared/ring.ts';
-import { type StatTotals, type WorkerStats, readStats, sumTotals } from '../shared/stats.ts';
+import { ringUsed } from '../shared/ring.ts';
+import { readStats, sumTotals } from '../shared/stats.ts';
 import { CommandSender, type CommandTarget } from './command-sender.ts';
-import { type OpenInfo, copyBytes, decodeOpen } from './decode.ts';
-import { Dispatcher, type EventSink } from './dispatcher.ts';
+import { Dispatcher } from './dispatcher.ts';
+import { EventDelivery } from './event-delivery.ts';
 import { Lifecycle, LifecycleState, createLifecycleStorage } from './lifecycle.ts';
 import { boundPort, serveMetrics } from './metrics.ts';
 import { OpenTracker } from './open-tracker.ts';
 import { Supervisor } from './supervisor.ts';
 import type { PipelineHandle } from './pipeline.ts';
 import { type CloseEvent, type DataEvent, type OpenEvent, PullKind, PullQueues } from './pull-queues.ts';
+import type { ServerEvents, ServerStats, ShutdownOptions } from './server-types.ts';
+
+export type { ServerEvents, ServerStats, ShutdownOptions } from './server-types.ts';
 
 /** Pulled-but-not-yet-taken data above this stops draining (and so, reading) until it is taken. */
 const PULL_DATA_LIMIT = 16 * 1024 * 1024;
 
-export interface ServerEvents {
-  open: [id: number, info: OpenInfo];
-  data: [id: number, data: Uint8Array];
-  close: [id: number, reason: CloseReason];
-  drain: [];
-  error: [error: unknown];
-  /** An I/O worker's thread died; its connections closed with 'worker-exit' and a replacement is starting. */
-  workerExit: [worker: number, error: unknown];
-  newListener: [event: string | symbol, listener: unknown];
-  removeListener: [event: string | symbol, listener: unknown];
-}
-
-export interface ShutdownOptions {
-  /** How long to wait for queued sends to reach the clients before closing anyway. Default 5000. */
-  drainMs?: number;
-}
-
-/** The sums over every worker of the figures stats.ts marks with a total (workerRestarts among them). */
-type Totals = StatTotals;
-
-export interface ServerStats extends Totals {
-  /** Events of a kind with no listener that nobody had pulled: let go, not kept. */
-  unconsumedEvents: number;
-  /** send, sendMany and close calls refused (returned false) because shutdown had begun. */
-  refusedSends: number;
-  workers: WorkerStats[];
-}
-
 /** Starts a server and resolves once every I/O worker listens. */
-export async function listen(options?: ServerOptions): Promise<Server> {
-  const resolved = resolveOptions(options);
-  const server = new Server(resolved);
-  await server.start();
-  return server;
+export function listen(options?: ServerOptions): Promise<Server> {
+  return Server.listen(options);
 }
+
+/** The supervisor behind each server, for the test-only fault hooks in testing.ts (not part of the package's API). */
+export const supervisorOf = new WeakMap<Server, Supervisor>();
 
 export class Server extends EventEmitter<ServerEvents> {
   readonly options: Readonly<ResolvedOptions>;
@@ -68,21 +42,27 @@ export class Server extends EventEmitter<ServerEvents> {
   readonly #supervisor: Supervisor;
   readonly #pull = new PullQueues(PULL_DATA_LIMIT);
   readonly #lifecycle = new Lifecycle(createLifecycleStorage());
+  readonly #delivery: EventDelivery;
   #sender: CommandSender | undefined;
   #dispatcher: Dispatcher | undefined;
-  #listening = [false, false, false];
   #externalTaken = false;
   #shutdown: Promise<ShutdownReport> | undefined;
   #metrics: HttpServer | undefined;
   #state: 'starting' | 'running' | 'closing' | 'closed' = 'starting';
 
-  /** @internal Use listen(). */
-  constructor(options: ResolvedOptions) {
+  /** Starts a server and resolves once every I/O worker listens (the same as listen()). */
+  static async listen(options?: ServerOptions): Promise<Server> {
+    const server = new Server(resolveOptions(options));
+    await server.#start();
+    return server;
+  }
+
+  private constructor(options: ResolvedOptions) {
     super();
     this.options = options;
-    this.#supervisor = new Supervisor(options, this.#consumerBell, (index, error) => this.#emitSafely('workerExit', index, error));
-    this.on('newListener', (event) => this.#listenersChanged(event, 1));
-    this.on('removeListener', (event) => this.#listenersChanged(event, 0));
+    this.#delivery = new EventDelivery(this, this.#pull, (id) => this.#sender?.release(id));
+    this.#supervisor = new Supervisor(options, this.#consumerBell, (index, error) => this.#delivery.emitSafely('workerExit', index, error));
+    supervisorOf.set(this, this.#supervisor);
   }
 
   /** The metrics endpoint's port, or -1 when metricsPort is off. */
@@ -99,8 +79,7 @@ export class Server extends EventEmitter<ServerEvents> {
     return this.options.workers;
   }
 
-  /** @internal */
-  async start(): Promise<void> {
+  async #start(): Promise<void> {
     const o = this.options;
     const supervisor = this.#supervisor;
     const started = supervisor.start();
@@ -111,11 +90,10 @@ export class Server extends EventEmitter<ServerEvents> {
       false,
     );
     this.#sender = sender;
-    sender.onDrain = () => this.#emitSafely('drain');
-    this.#pull.onRelease = (id) => this.#releaseLater(id);
+    sender.onDrain = () => this.#delivery.emitSafely('drain');
     if (o.consumer === 'main') {
       const tracker = new OpenTracker(o.workers, o.maxConnectionsPerWorker, workers.map((w) => w.stats));
-      this.#dispatcher = new Dispatcher(workers.map((w) => w.init.eventRing), this.#consumerBell, this.#sink, tracker);
+      this.#dispatcher = new Dispatcher(workers.map((w) => w.init.eventRing), this.#consumerBell, this.#delivery, tracker);
       this.#pull.onSpace = () => this.#dispatcher?.kick();
       this.#dispatcher.start();
     }
@@ -304,12 +282,6 @@ export class Server extends EventEmitter<ServerEvents> {
     return { abandonedBytes: reports.reduce((total, r) => total + r.abandonedBytes, 0) };
   }
 
-  /** @internal Test hooks: fail a worker the ways a real one can die. */
-  get faults(): { crash(worker: number): void; terminate(worker: number): Promise<void> } {
-    const supervisor = this.#supervisor;
-    return { crash: (worker) => supervisor.crash(worker), terminate: (worker) => supervisor.terminate(worker) };
-  }
-
   #routeQuery(id: number): IdParts {
     const parts = decodeId(id);
     if (parts.node !== this.options.node || parts.worker >= this.options.workers) {
@@ -317,22 +289,6 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     return parts;
   }
-
-  /**
-   * A half-closed connection's close was handed out. The release that lets
-   * its worker end the socket waits for the next turn: a reply made from a
-   * microtask (a pull loop's continuation runs after the turn that handed it
-   * the request) must reach the ring first.
-   */
-  #releaseLater(id: number): void {
-    if (this.#releases.push(id) === 1) setImmediate(this.#releaseAll);
-  }
-
-  readonly #releases: number[] = [];
-  readonly #releaseAll = (): void => {
-    for (const id of this.#releases) this.#sender!.release(id);
-    this.#releases.length = 0;
-  };
 
   #senderLimits(): { node: number; maxMessageBytes: number; lifecycle: SharedArrayBuffer } {
     return { node: this.options.node, maxMessageBytes: this.options.maxBufferedBytes, lifecycle: this.#lifecycle.storage };
@@ -352,87 +308,4 @@ export class Server extends EventEmitter<ServerEvents> {
     return this.#pull.recv(kind);
   }
 
-  #listenersChanged(event: string | symbol, added: number): void {
-    const kind = event === 'open' ? 0 : event === 'data' ? 1 : event === 'close' ? 2 : -1;
-    if (kind < 0) return;
-    // 'removeListener' fires after removal, 'newListener' before adding.
-    queueMicrotask(() => {
-      this.#listening[kind] = this.listenerCount(event) > 0;
-    });
-    if (added) this.#listening[kind] = true;
-  }
-
-  /**
-   * User code never stops the engine: a listener that throws is caught here,
-   * after Flamingo's own state for the event is settled, and the error goes
-   * to 'error' listeners. An 'error' listener that throws, or no 'error'
-   * listener at all, rethrows it on the next tick, outside every loop of
-   * Flamingo's, as Node does with an emitter's unhandled 'error'.
-   */
-  #listenerFailed(error: unknown): void {
-    if (this.listenerCount('error') > 0) {
-      try {
-        this.emit('error', error);
-        return;
-      } catch (thrown) {
-        error = thrown;
-      }
-    }
-    process.nextTick(rethrow, error);
-  }
-
-  #emitSafely<K extends 'drain' | 'workerExit'>(event: K, ...args: ServerEvents[K]): void {
-    try {
-      (this.emit as (event: K, ...args: ServerEvents[K]) => boolean)(event, ...args);
-    } catch (error) {
-      this.#listenerFailed(error);
-    }
-  }
-
-  readonly #sink: EventSink = {
-    open: (id: number, reader: RingReader) => {
-      const info = decodeOpen(reader);
-      if (!this.#listening[0]) {
-        this.#pull.deliver(PullKind.OPEN, id, { id, ...info });
-        return;
-      }
-      try {
-        this.emit('open', id, info);
-      } catch (error) {
-        this.#listenerFailed(error);
-      }
-    },
-    data: (id: number, view: Uint8Array) => {
-      if (!this.#listening[1]) {
-        this.#pull.deliver(PullKind.DATA, id, { id, data: copyBytes(view) });
-        return;
-      }
-      try {
-        this.emit('data', id, view);
-      } catch (error) {
-        this.#listenerFailed(error);
-      }
-    },
-    close: (id: number, code: number, flags = 0) => {
-      const reason = closeReasonName(code);
-      // A half-closed connection's write side stays open until its close is handed out.
-      const awaitsRelease = (flags & CloseFlag.AWAITS_RELEASE) !== 0;
-      if (!this.#listening[2]) {
-        this.#pull.deliver(PullKind.CLOSE, id, { id, reason }, awaitsRelease);
-        return;
-      }
-      try {
-        this.emit('close', id, reason);
-      } catch (error) {
-        this.#listenerFailed(error);
-      }
-      if (awaitsRelease) this.#releaseLater(id);
-    },
-    isSaturated: () => this.#pull.saturated,
-    failed: (error: unknown) => this.#listenerFailed(error),
-  };
-}
-
-function rethrow(error: unknown): never {
-  throw error;
 }

@@ -15,7 +15,7 @@
 
 import { Worker } from 'node:worker_threads';
 import { type WorkerApi, type WorkerInit, type ShutdownReport, createSlotStatesStorage } from '../shared/control.ts';
-import { Doorbell, createDoorbellStorage } from '../shared/doorbell.ts';
+import { type Doorbell, createDoorbellStorage } from '../shared/doorbell.ts';
 import { FlamingoError } from '../shared/errors.ts';
 import type { ResolvedOptions } from '../shared/options.ts';
 import { RecordKind } from '../shared/records.ts';

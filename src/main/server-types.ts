@@ -1,0 +1,38 @@
+// The types of the server's public surface that other modules of the
+// consumer side share (the event map, the stats snapshot), kept apart from
+// the Server class so that those modules need not import it.
+
+import type { CloseReason } from '../shared/records.ts';
+import type { StatTotals, WorkerStats } from '../shared/stats.ts';
+import type { OpenInfo } from './decode.ts';
+
+export interface ServerEvents {
+  open: [id: number, info: OpenInfo];
+  data: [id: number, data: Uint8Array];
+  close: [id: number, reason: CloseReason];
+  drain: [];
+  error: [error: unknown];
+  /** An I/O worker's thread died; its connections closed with 'worker-exit' and a replacement is starting. */
+  workerExit: [worker: number, error: unknown];
+  newListener: [event: string | symbol, listener: unknown];
+  removeListener: [event: string | symbol, listener: unknown];
+}
+
+export interface ShutdownOptions {
+  /** How long to wait for queued sends to reach the clients before closing anyway. Default 5000. */
+  drainMs?: number;
+}
+
+/** The sums over every worker of the figures stats.ts marks with a total (workerRestarts among them), and the consumer side's own. */
+export interface ServerStats extends StatTotals {
+  /** Events of a kind with no listener that nobody had pulled: let go, not kept. */
+  unconsumedEvents: number;
+  /** send, sendMany and close calls refused (returned false) because shutdown had begun. */
+  refusedSends: number;
+  workers: WorkerStats[];
+}
+
+/** Anything that can take a stats snapshot: what the metrics need of a server. */
+export interface StatsSource {
+  stats(): ServerStats;
+}
