@@ -10,38 +10,19 @@
 // for a free port). SIGINT or SIGTERM tells everyone, then shuts down
 // gracefully.
 
-import { parseArgs } from 'node:util';
-import { FlamingoError, listen } from '../src/main/index.ts';
+import { startExample } from './start.ts';
 
 /** Longest line a client may send; a longer one closes it with 'frame-too-large'. */
 const MAX_LINE_BYTES = 4096;
 const NICK = /^[A-Za-z][A-Za-z0-9_-]{0,23}$/;
 
-const { values } = parseArgs({
-  options: {
-    port: { type: 'string', default: '9003' },
-    host: { type: 'string', default: '127.0.0.1' },
-    workers: { type: 'string' },
-  },
+const { server } = await startExample(9003, {
+  // One frame per line, without its '\n' (a trailing '\r' is trimmed below).
+  framing: 'delimiter',
+  delimiter: '\n',
+  keepDelimiter: false,
+  maxFrameBytes: MAX_LINE_BYTES + 1,
 });
-
-let server: Awaited<ReturnType<typeof listen>>;
-try {
-  server = await listen({
-    port: Number(values.port),
-    host: values.host,
-    ...(values.workers === undefined ? {} : { workers: Number(values.workers) }),
-    // One frame per line, without its '\n' (a trailing '\r' is trimmed below).
-    framing: 'delimiter',
-    delimiter: '\n',
-    keepDelimiter: false,
-    maxFrameBytes: MAX_LINE_BYTES + 1,
-  });
-} catch (error) {
-  if (!(error instanceof FlamingoError)) throw error;
-  console.error(`${error.code}: ${error.message}`);
-  process.exit(2);
-}
 
 /** Who is in the room: id -> nickname (the id itself until one is chosen). */
 const members = new Map<number, string>();

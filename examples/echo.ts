@@ -112,7 +112,7 @@ function flagValue(flag: string, option: OptionDescriptor, text: string): unknow
     case 'host':
       return text;
     case 'delimiter':
-      return unescape(text);
+      return unescapeFlag(text);
   }
 }
 
@@ -129,7 +129,7 @@ function integerFlag(name: string, text: string): number {
 }
 
 /** Accepts \n, \r, \t and \\ escapes, so a shell can pass '\r\n'. */
-function unescape(text: string): string {
+function unescapeFlag(text: string): string {
   return text.replace(/\\([nrt\\])/g, (_, c: string) => ({ n: '\n', r: '\r', t: '\t', '\\': '\\' })[c]!);
 }
 

@@ -8,32 +8,13 @@
 // The first line it prints is `listening on HOST:PORT` (use --port 0 for a
 // free port). SIGINT or SIGTERM shuts down gracefully.
 
-import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { FlamingoError, listen } from '../src/main/index.ts';
+import { startExample } from './start.ts';
 
-const { values } = parseArgs({
-  options: {
-    port: { type: 'string', default: '9002' },
-    host: { type: 'string', default: '127.0.0.1' },
-    workers: { type: 'string' },
-  },
+const { server } = await startExample(9002, {
+  // Nobody drains the events on this thread: the pipeline thread does.
+  consumer: 'external',
 });
-
-let server: Awaited<ReturnType<typeof listen>>;
-try {
-  server = await listen({
-    port: Number(values.port),
-    host: values.host,
-    ...(values.workers === undefined ? {} : { workers: Number(values.workers) }),
-    // Nobody drains the events on this thread: the pipeline thread does.
-    consumer: 'external',
-  });
-} catch (error) {
-  if (!(error instanceof FlamingoError)) throw error;
-  console.error(`${error.code}: ${error.message}`);
-  process.exit(2);
-}
 
 // The handle is plain data (SharedArrayBuffers and numbers): it goes to the
 // thread as workerData. `consume: true` makes that thread the consumer of

@@ -7,31 +7,9 @@
 // The first line it prints is `listening on HOST:PORT` (use --port 0 for a
 // free port). SIGINT or SIGTERM shuts down gracefully.
 
-import { parseArgs } from 'node:util';
-import { FlamingoError, listen } from '../src/main/index.ts';
+import { startExample } from './start.ts';
 
-const { values } = parseArgs({
-  options: {
-    port: { type: 'string', default: '9001' },
-    host: { type: 'string', default: '127.0.0.1' },
-    workers: { type: 'string' },
-    loops: { type: 'string', default: '4' },
-  },
-});
-
-let server: Awaited<ReturnType<typeof listen>>;
-try {
-  // Invalid values (a port of 70000, 0 workers) are refused here with the option's name.
-  server = await listen({
-    port: Number(values.port),
-    host: values.host,
-    ...(values.workers === undefined ? {} : { workers: Number(values.workers) }),
-  });
-} catch (error) {
-  if (!(error instanceof FlamingoError)) throw error;
-  console.error(`${error.code}: ${error.message}`);
-  process.exit(2);
-}
+const { server, flags: values } = await startExample(9001, {}, { loops: { type: 'string', default: '4' } });
 
 // Start the loops now, before awaiting anything else, so they see every event
 // of their kind. Every pull resolves with null once the server has shut down

@@ -1,0 +1,38 @@
+// What every small example does first: read --port, --host and --workers
+// (plus its own flags), start a server with its options, and exit with
+// code 2 and the error's code and message when an option is refused.
+
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { FlamingoError, type Server, type ServerOptions, listen } from '../src/main/index.ts';
+
+type Flags = NonNullable<ParseArgsConfig['options']>;
+
+export async function startExample<F extends Flags>(
+  defaultPort: number,
+  options: ServerOptions,
+  extraFlags: F = {} as F,
+): Promise<{ server: Server; flags: Record<string, string | boolean | undefined> }> {
+  const { values } = parseArgs({
+    options: {
+      port: { type: 'string', default: String(defaultPort) },
+      host: { type: 'string', default: '127.0.0.1' },
+      workers: { type: 'string' },
+      ...extraFlags,
+    },
+  });
+  const flags = values as Record<string, string | boolean | undefined>;
+  try {
+    // Invalid values (a port of 70000, 0 workers) are refused here with the option's name.
+    const server = await listen({
+      port: Number(flags.port),
+      host: String(flags.host),
+      ...(flags.workers === undefined ? {} : { workers: Number(flags.workers) }),
+      ...options,
+    });
+    return { server, flags };
+  } catch (error) {
+    if (!(error instanceof FlamingoError)) throw error;
+    console.error(`${error.code}: ${error.message}`);
+    process.exit(2);
+  }
+}
