@@ -8,12 +8,16 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { renderMetricsTable } from '../src/main/metrics.ts';
+import { renderStatsFields } from '../src/shared/stats.ts';
 import { optionsTable } from './options-table.ts';
 import { markers, replaceSection } from './readme-sections.ts';
 
 /** Each generated section: its marker name, where its markers go, and its body. */
 const SECTIONS = [
   { name: 'options', where: 'around the table under "## Options"', render: optionsTable },
+  { name: 'stats', where: 'where "## Status and metrics" lists the stats() fields', render: () => renderStatsFields().trimEnd() },
+  { name: 'metrics', where: 'around the Prometheus metric table', render: () => renderMetricsTable().trimEnd() },
 ] as const;
 
 const path = process.argv[2] ?? fileURLToPath(new URL('../README.md', import.meta.url));

@@ -1,11 +1,14 @@
-// The README's options table is generated from the option schema
-// (scripts/docs.ts); this keeps the committed README in step with it.
+// The README's options, stats and metrics tables are generated from their
+// one source each (scripts/docs.ts); this keeps the committed README in
+// step with them.
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { optionsTable } from '../scripts/options-table.ts';
 import { readSection, replaceSection } from '../scripts/readme-sections.ts';
+import { renderMetricsTable } from '../src/main/metrics.ts';
 import { OPTIONS } from '../src/shared/options.ts';
+import { renderStatsFields } from '../src/shared/stats.ts';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 
@@ -19,6 +22,13 @@ describe('the README options table', () => {
   it('has one row per option, in schema order, each naming the option', () => {
     const rows = optionsTable().split('\n').slice(2);
     expect(rows.map((row) => row.split(' | ')[0])).toEqual(OPTIONS.map((option) => `| \`${option.name}\``));
+  });
+});
+
+describe('the README stats and metrics tables', () => {
+  it('are exactly the tables generated from the counter descriptors (run `npm run docs` after changing a counter)', () => {
+    expect(readSection(readme, 'stats')?.trim()).toBe(renderStatsFields().trim());
+    expect(readSection(readme, 'metrics')?.trim()).toBe(renderMetricsTable().trim());
   });
 });
 

@@ -18,6 +18,7 @@ const EXPOSED: Record<string, 'counter' | 'gauge'> = {
   paused_reads_total: 'counter',
   truncated_frames_total: 'counter',
   abandoned_bytes_total: 'counter',
+  accept_errors_total: 'counter',
   event_ring_used_bytes: 'gauge',
   event_ring_high_water_bytes: 'gauge',
   stash_high_water_bytes: 'gauge',
@@ -74,7 +75,7 @@ describe('the stats descriptor list', () => {
     expect(Object.keys(totals).sort()).toEqual(
       [
         'connections', 'opened', 'rejected', 'closed', 'bytesIn', 'bytesOut', 'framesIn', 'sends', 'staleSends',
-        'droppedSends', 'pausedReads', 'truncatedFrames', 'abandonedBytes', 'workerRestarts',
+        'droppedSends', 'pausedReads', 'truncatedFrames', 'abandonedBytes', 'acceptErrors', 'workerRestarts',
       ].sort(),
     );
   });

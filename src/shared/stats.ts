@@ -36,7 +36,8 @@
 //     15          ABANDONED_BYTES        I/O worker                  stats()
 //     16 + code   CLOSED_BASE + code     I/O worker                  stats(); the 'worker-exit' word is never
 //                                                                    written: a worker cannot report its own death
-//     25..31      unused
+//     25..30      unused (room for more close reasons)
+//     31          ACCEPT_ERRORS          I/O worker                  stats()
 //   line 4        the supervisor's block
 //     32          RESTARTS               supervisor (main thread)    stats()
 //   line 5        the event consumer's block
@@ -97,6 +98,8 @@ export const StatField = {
   ABANDONED_BYTES: 15,
   /** CLOSED_BASE + close code: connections the worker closed for that reason (never 'worker-exit'). */
   CLOSED_BASE: 16,
+  /** Times the worker could not accept (no descriptor free, or its listener failed) and paused accepting. */
+  ACCEPT_ERRORS: 31,
   /** Times this worker index was restarted after its thread died. The supervisor's word. */
   RESTARTS: 32,
   /** Connections of this worker index closed with 'worker-exit'. The event consumer's word. */
@@ -281,6 +284,15 @@ const STAT_LIST = [
     help: 'Connections that closed with an incomplete frame (discarded).',
     type: 'counter',
     total: 'truncatedFrames',
+  },
+  {
+    key: 'acceptErrors',
+    field: StatField.ACCEPT_ERRORS,
+    writer: 'worker',
+    metric: 'accept_errors_total',
+    help: 'Times the worker could not accept (EMFILE: no descriptor free in the process; ENFILE: in the system; or its listener failed) and paused accepting for about 100 ms.',
+    type: 'counter',
+    total: 'acceptErrors',
   },
   {
     key: 'abandonedBytes',

@@ -183,13 +183,18 @@ export class Acceptor {
   /** Accepting failed on `listener` (or reopening it did): count it, close it, try again after BACKOFF_MS. */
   #failed(listener: Server, code: string | undefined): void {
     if (this.#state === State.STOPPED || (listener !== this.#server && listener !== this.#reopening)) return;
-    this.#errors++;
+    this.#countError();
     this.#lastCode = code ?? 'unknown';
     this.#stopProbing();
     if (listener === this.#server) this.#server = undefined;
     if (listener === this.#reopening) this.#reopening = undefined;
     listener.close();
     this.#backOff();
+  }
+
+  #countError(): void {
+    this.#errors++;
+    this.#stats[StatField.ACCEPT_ERRORS]!++;
   }
 
   #backOff(): void {
@@ -203,7 +208,7 @@ export class Acceptor {
     const code = this.#shortage();
     if (code !== undefined) {
       // Still none free: one more failed attempt, one more pause.
-      this.#errors++;
+      this.#countError();
       this.#lastCode = code;
       this.#backOff();
       return;
