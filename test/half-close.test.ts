@@ -165,8 +165,10 @@ describe('half-closed clients get their replies', () => {
     expect(closes).toEqual(['peer']);
     // The id is closed for queries at once, though its socket is still flushing.
     expect(await s.connection(id)).toBeNull();
+    expect(s.stats()).toMatchObject({ connections: 0, closing: 1 });
     // The server destroys the socket once closeTimeoutMs has passed since the FIN.
     await waitFor(() => s.stats().abandonedBytes > 0, 10_000, 'the socket to be cut off');
+    await waitFor(() => s.stats().closing === 0, 5000, 'the socket to be gone');
     expect(s.stats().abandonedBytes).toBeLessThanOrEqual(big.length);
     // The client, reading at last, finds the connection reset before the whole payload.
     let received = 0;

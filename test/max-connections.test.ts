@@ -27,7 +27,9 @@ describe('maxConnections', () => {
 
     // Freeing ten places admits exactly ten more.
     await closeAll(admitted.slice(0, 10));
-    await waitFor(() => recorder.closed.size === 10, 5000, 'ten closes');
+    // A place is free once its socket is gone: after the close event, a
+    // half-closed socket still flushes until its close has been handed out.
+    await waitFor(() => recorder.closed.size === 10 && s.stats().closing === 0, 5000, 'ten closes and their sockets gone');
     const more = await connectMany(s.port, 15, 5);
     const moreReceived = more.map((socket) => new Received(socket));
     await waitFor(() => s.stats().rejected === 35 && recorder.opened.size === 60, 5000, 'ten more opens, five more rejections');
@@ -42,7 +44,7 @@ describe('maxConnections', () => {
     const sockets = await connectMany(s.port, 14, 2);
     await waitFor(() => s.stats().rejected === 4 && recorder.opened.size === 10, 5000, '10 opens, 4 rejections');
     for (const socket of sockets) socket.destroy();
-    await waitFor(() => recorder.closed.size === 10, 5000, 'the ten admitted connections to close');
+    await waitFor(() => recorder.closed.size === 10 && s.stats().closing === 0, 5000, 'the ten admitted connections to close and their sockets to go');
     const late = await connect(s.port);
     await waitFor(() => recorder.opened.size === 11, 5000, 'a slot freed by a close is reused');
     late.destroy();

@@ -19,6 +19,7 @@ const EXPOSED: Record<string, 'counter' | 'gauge'> = {
   truncated_frames_total: 'counter',
   abandoned_bytes_total: 'counter',
   accept_errors_total: 'counter',
+  closing_connections: 'gauge',
   event_ring_used_bytes: 'gauge',
   event_ring_high_water_bytes: 'gauge',
   stash_high_water_bytes: 'gauge',
@@ -75,7 +76,7 @@ describe('the stats descriptor list', () => {
     expect(Object.keys(totals).sort()).toEqual(
       [
         'connections', 'opened', 'rejected', 'closed', 'bytesIn', 'bytesOut', 'framesIn', 'sends', 'staleSends',
-        'droppedSends', 'pausedReads', 'truncatedFrames', 'abandonedBytes', 'acceptErrors', 'workerRestarts',
+        'droppedSends', 'pausedReads', 'truncatedFrames', 'abandonedBytes', 'acceptErrors', 'closing', 'workerRestarts',
       ].sort(),
     );
   });

@@ -36,7 +36,8 @@
 //     15          ABANDONED_BYTES        I/O worker                  stats()
 //     16 + code   CLOSED_BASE + code     I/O worker                  stats(); the 'worker-exit' word is never
 //                                                                    written: a worker cannot report its own death
-//     25..30      unused (room for more close reasons)
+//     25..29      unused (room for more close reasons)
+//     30          CLOSING_NOW            I/O worker                  stats(), only while the worker runs (*)
 //     31          ACCEPT_ERRORS          I/O worker                  stats()
 //   line 4        the supervisor's block
 //     32          RESTARTS               supervisor (main thread)    stats()
@@ -98,6 +99,8 @@ export const StatField = {
   ABANDONED_BYTES: 15,
   /** CLOSED_BASE + close code: connections the worker closed for that reason (never 'worker-exit'). */
   CLOSED_BASE: 16,
+  /** Sockets whose close event is written but which are still flushing (a half-closed peer awaiting its release, a close(id) draining). */
+  CLOSING_NOW: 30,
   /** Times the worker could not accept (no descriptor free, or its listener failed) and paused accepting. */
   ACCEPT_ERRORS: 31,
   /** Times this worker index was restarted after its thread died. The supervisor's word. */
@@ -184,6 +187,16 @@ const STAT_LIST = [
     help: 'Connections open now.',
     type: 'gauge',
     total: 'connections',
+  },
+  {
+    key: 'closing',
+    field: StatField.CLOSING_NOW,
+    writer: 'worker',
+    whileRunning: true,
+    metric: 'closing_connections',
+    help: 'Connections whose close was reported but whose socket is still flushing (a half-closed client awaiting its last replies, a close(id) draining), at most closeTimeoutMs; they still hold a place under maxConnections.',
+    type: 'gauge',
+    total: 'closing',
   },
   {
     key: 'opened',

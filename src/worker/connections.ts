@@ -74,6 +74,7 @@ export class Connections {
     this.#releasePlace = parts.releasePlace;
     // A replacement worker starts with no connections of its own.
     this.#stats[StatField.OPEN_NOW] = 0;
+    this.#stats[StatField.CLOSING_NOW] = 0;
     const connections = this;
     this.#onData = function (this: SlottedSocket, chunk: Buffer): void {
       connections.#data(this[kSlot], chunk);
@@ -266,6 +267,7 @@ export class Connections {
       this.#reportClose(slot, 0);
     }
     table.release(slot);
+    this.#stats[StatField.CLOSING_NOW] = table.open - this.#reportedOpen;
     this.#releasePlace();
     if (table.open === 0 && this.#allClosed !== undefined) this.#allClosed();
   }
@@ -282,5 +284,6 @@ export class Connections {
     this.#outbox.close(table.ids[slot]!, code, flags);
     this.#stats[closedField(code)]!++;
     this.#stats[StatField.OPEN_NOW] = --this.#reportedOpen;
+    this.#stats[StatField.CLOSING_NOW] = table.open - this.#reportedOpen;
   }
 }
