@@ -9,5 +9,7 @@ export default defineConfig({
     // a time so two suites never compete for the two cores or the fd limit.
     fileParallelism: false,
     pool: 'forks',
+    // The test-only fault hooks (src/main/testing.ts) work only with this set.
+    env: { FLAMINGO_FAULT_HOOKS: '1' },
   },
 });

@@ -84,6 +84,7 @@ export class Supervisor {
         slotStates: createSlotStatesStorage(o.maxConnectionsPerWorker),
         stats: createStatsStorage(),
         admission: this.#admissionStorage,
+        faultHooks: process.env.FLAMINGO_FAULT_HOOKS === '1',
       });
     }
     try {

@@ -35,6 +35,8 @@ export interface WorkerInit {
   slotStates: SharedArrayBuffer;
   /** The stats block (layout in stats.ts). */
   stats: SharedArrayBuffer;
+  /** The test-only fault hook (injectFault) works: set when FLAMINGO_FAULT_HOOKS=1 was in the environment at start. */
+  faultHooks: boolean;
   /** The admission words every worker shares (layout in stats.ts). */
   admission: SharedArrayBuffer;
 }
@@ -100,6 +102,6 @@ export interface WorkerApi {
   listIds(cursor: number, limit: number): IdPage;
   /** The acceptor's errors so far. */
   acceptErrors(): AcceptErrors;
-  /** Test hook: throws an uncaught exception in the worker on its next turn. */
+  /** Test hook (testing.ts): throws an uncaught exception in the worker on its next turn; does nothing unless WorkerInit.faultHooks. */
   injectFault(): void;
 }

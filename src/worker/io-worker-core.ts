@@ -34,6 +34,7 @@ import { TimingWheel } from './timing-wheel.ts';
 
 export class IoWorker implements WorkerApi {
   readonly #index: number;
+  readonly #faultHooks: boolean;
   readonly #table: ConnectionTable;
   readonly #outbox: EventOutbox;
   readonly #commands: CommandInbox;
@@ -47,6 +48,7 @@ export class IoWorker implements WorkerApi {
     const o = init.options;
     const stats = statsView(init.stats);
     this.#index = init.index;
+    this.#faultHooks = init.faultHooks;
     const table = (this.#table = new ConnectionTable(init.slotStates, o.maxConnectionsPerWorker));
     const readPauses = new ReadPauses(table, stats);
     this.#outbox = new EventOutbox(init.eventRing, new Doorbell(init.consumerBell), stats, o.eventRingBytes, {
@@ -134,7 +136,9 @@ export class IoWorker implements WorkerApi {
     return this.#acceptor.errors;
   }
 
+  /** Test-only: off unless the server started with FLAMINGO_FAULT_HOOKS=1, so no caller can crash a production worker. */
   injectFault(): void {
+    if (!this.#faultHooks) return;
     setImmediate(() => {
       throw new Error(`fault injected into I/O worker ${this.#index}`);
     });
