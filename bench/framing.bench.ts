@@ -112,4 +112,7 @@ for (const r of rows) {
   console.log(`| ${r.framer} | ${r.frame} | ${r.mbPerSecond.toFixed(0)} | ${(r.framesPerSecond / 1e6).toFixed(2)} M |`);
 }
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(new URL('./results/framing.json', import.meta.url), `${JSON.stringify({ node: process.version, cores: availableParallelism(), rows }, null, 2)}\n`);
+writeFileSync(
+  new URL('./results/framing.json', import.meta.url),
+  `${JSON.stringify({ node: process.version, cores: availableParallelism(), rows }, null, 2)}\n`,
+);

@@ -212,9 +212,7 @@ dispatchedProducer.onFailure = (error) => dispatched.fail(error);
 async function dispatcherBatch(count: number, payloadBytes: number, counts: WakeCounts): Promise<void> {
   const bell = dispatchedProducer.bell.read();
   const spaceWaits = dispatchedProducer.spaceWaits();
-  await dispatched.run('dispatcher', dispatchedProducer, count, payloadBytes, () =>
-    dispatchedProducer.startBatch(Transport.RING, count, payloadBytes),
-  );
+  await dispatched.run('dispatcher', dispatchedProducer, count, payloadBytes, () => dispatchedProducer.startBatch(Transport.RING, count, payloadBytes));
   counts.batches++;
   counts.bellRings += (dispatchedProducer.bell.read() - bell) | 0;
   counts.spaceWaits += (dispatchedProducer.spaceWaits() - spaceWaits) | 0;

@@ -164,7 +164,7 @@ async function main(): Promise<void> {
     const seconds = (at - lastAt) / 1000;
     const rate = (a: number, b: number): string => ((a - b) / seconds).toFixed(0);
     const mb = (a: number, b: number): string => ((a - b) / seconds / 1e6).toFixed(2);
-    const highWater = now.workers.map((w) => `${(w.eventRingHighWater / o.eventRingBytes * 100).toFixed(0)}%`).join('/');
+    const highWater = now.workers.map((w) => `${((w.eventRingHighWater / o.eventRingBytes) * 100).toFixed(0)}%`).join('/');
     if (!flags.quiet) {
       console.log(
         `connections ${now.connections}  frames in ${rate(now.framesIn, last.framesIn)}/s  sends ${rate(now.sends, last.sends)}/s  ` +

@@ -74,12 +74,17 @@ async function idleWheel(): Promise<void> {
   }
   console.log(`idle-wheel: 18,000 idle connections held 30 s, server CPU seconds (median of ${runs}; min–max)`);
   for (const [variant, values] of Object.entries(cpu)) {
-    console.log(`  ${variant === 'wheel' ? 'idleTimeoutMs 60000' : 'no timeout         '}  ${median(values).toFixed(2)} (${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)})`);
+    console.log(
+      `  ${variant === 'wheel' ? 'idleTimeoutMs 60000' : 'no timeout         '}  ${median(values).toFixed(2)} (${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)})`,
+    );
   }
 }
 
 async function observe(): Promise<void> {
-  const rows: Record<string, { perSecond: number[]; cpuPerMillion: number[] }> = { plain: { perSecond: [], cpuPerMillion: [] }, observed: { perSecond: [], cpuPerMillion: [] } };
+  const rows: Record<string, { perSecond: number[]; cpuPerMillion: number[] }> = {
+    plain: { perSecond: [], cpuPerMillion: [] },
+    observed: { perSecond: [], cpuPerMillion: [] },
+  };
   for (let run = 0; run < runs; run++) {
     for (const variant of ['plain', 'observed'] as const) {
       const result = await echoRun(variant === 'observed' ? ['--observe'] : [], [1000], 10, 64);

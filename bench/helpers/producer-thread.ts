@@ -6,17 +6,7 @@
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { Doorbell, createDoorbellStorage } from '../../src/shared/doorbell.ts';
 import { createRingStorage } from '../../src/shared/ring.ts';
-import {
-  CONTROL_BYTES,
-  COUNT,
-  FAILED,
-  GO,
-  PAYLOAD_BYTES,
-  type ProducerInit,
-  SPACE_WAITS,
-  STOP,
-  TRANSPORT,
-} from './producer-control.ts';
+import { CONTROL_BYTES, COUNT, FAILED, GO, PAYLOAD_BYTES, type ProducerInit, SPACE_WAITS, STOP, TRANSPORT } from './producer-control.ts';
 
 export interface ProducerThreadOptions {
   name: string;

@@ -11,17 +11,7 @@ import { Doorbell } from '../../src/shared/doorbell.ts';
 import { RecordKind } from '../../src/shared/records.ts';
 import { RingWriter } from '../../src/shared/ring.ts';
 import { fillerByte } from './payload-check.ts';
-import {
-  COUNT,
-  FAILED,
-  GO,
-  PAYLOAD_BYTES,
-  type ProducerInit,
-  SPACE_WAITS,
-  STOP,
-  TRANSPORT,
-  Transport,
-} from './producer-control.ts';
+import { COUNT, FAILED, GO, PAYLOAD_BYTES, type ProducerInit, SPACE_WAITS, STOP, TRANSPORT, Transport } from './producer-control.ts';
 
 // The I/O worker publishes once per event-loop turn, not per record. Here a
 // publish per record halved 16 B throughput (the TAIL line and the doorbell
@@ -111,10 +101,7 @@ while (Atomics.load(control, STOP) === 0) {
   seen = go;
   const count = Atomics.load(control, COUNT);
   const payloadBytes = Atomics.load(control, PAYLOAD_BYTES);
-  const done =
-    Atomics.load(control, TRANSPORT) === Transport.RING
-      ? produceRing(count, payloadBytes)
-      : producePostMessage(count, payloadBytes);
+  const done = Atomics.load(control, TRANSPORT) === Transport.RING ? produceRing(count, payloadBytes) : producePostMessage(count, payloadBytes);
   if (!done) {
     Atomics.store(control, FAILED, 1);
     break;

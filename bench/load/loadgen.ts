@@ -92,14 +92,22 @@ export class Loadgen {
   constructor(o: LoadgenOptions) {
     this.index = o.index;
     const args = [
-      '--mode', o.mode,
-      '--port', String(o.port),
-      '--conns', String(o.conns),
-      '--size', String(o.size),
-      '--index', String(o.index),
-      '--src-base', String(2 + o.index * SOURCES_PER_PROCESS),
-      '--src-count', String(SOURCES_PER_PROCESS),
-      '--max-seconds', String(o.maxSeconds),
+      '--mode',
+      o.mode,
+      '--port',
+      String(o.port),
+      '--conns',
+      String(o.conns),
+      '--size',
+      String(o.size),
+      '--index',
+      String(o.index),
+      '--src-base',
+      String(2 + o.index * SOURCES_PER_PROCESS),
+      '--src-count',
+      String(SOURCES_PER_PROCESS),
+      '--max-seconds',
+      String(o.maxSeconds),
     ];
     if (o.trigger) args.push('--trigger');
     this.child = new Child(`loadgen#${o.index}`, BINARY, args);
@@ -110,11 +118,15 @@ export class Loadgen {
   }
 
   event<T extends { event: string }>(name: string, timeoutMs: number, accept: (e: T) => boolean = () => true): Promise<T> {
-    return this.child.waitLine(`"${name}" event`, (line) => {
-      if (!line.startsWith('{')) return undefined;
-      const parsed = JSON.parse(line) as T;
-      return parsed.event === name && accept(parsed) ? parsed : undefined;
-    }, timeoutMs);
+    return this.child.waitLine(
+      `"${name}" event`,
+      (line) => {
+        if (!line.startsWith('{')) return undefined;
+        const parsed = JSON.parse(line) as T;
+        return parsed.event === name && accept(parsed) ? parsed : undefined;
+      },
+      timeoutMs,
+    );
   }
 
   async connected(timeoutMs: number): Promise<ConnectedEvent> {

@@ -175,7 +175,11 @@ export function checkTargets(results: Results): TargetCheck[] {
   return checks;
 }
 
-export function ratiosJson(results: Results, scenarios: readonly ScenarioName[], servers: readonly ServerKind[]): Record<string, Record<string, Record<string, number>>> {
+export function ratiosJson(
+  results: Results,
+  scenarios: readonly ScenarioName[],
+  servers: readonly ServerKind[],
+): Record<string, Record<string, Record<string, number>>> {
   const out: Record<string, Record<string, Record<string, number>>> = {};
   for (const scenario of scenarios) {
     for (const row of ROWS[scenario]) {
@@ -201,8 +205,8 @@ export function markdownReport(meta: Meta, runs: number, table: string, targets:
   lines.push(
     'How measured: each run starts a fresh server process. Messages/s and MB/s count echoes completed in the measured window',
     '(one message in flight per connection, every byte verified); round trips are from send to the last echoed byte.',
-    'Server CPU is utime+stime of the server\'s process tree from /proc over the same window, so it includes the kernel\'s',
-    'TCP work done on the server\'s behalf. RSS per idle connection = (VmRSS holding them − VmRSS before) / count, summed',
+    "Server CPU is utime+stime of the server's process tree from /proc over the same window, so it includes the kernel's",
+    "TCP work done on the server's behalf. RSS per idle connection = (VmRSS holding them − VmRSS before) / count, summed",
     'over the process tree for cluster. Fan-out: deliveries/s = connections × rounds / total time from trigger to last client.',
     '',
   );

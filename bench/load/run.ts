@@ -112,7 +112,10 @@ function parsePlan(): Plan {
   };
   const list = <T extends string>(name: string, text: string | undefined, all: readonly T[]): T[] => {
     if (text === undefined) return [...all];
-    const items = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const items = text
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
     for (const item of items) if (!all.includes(item as T)) throw new Error(`--${name}: unknown "${item}"; choose from ${all.join(',')}`);
     return items as T[];
   };
@@ -211,7 +214,9 @@ async function main(): Promise<number> {
     scenarios: plan.scenarios,
   };
   const total = plan.scenarios.length * plan.runs * plan.servers.length;
-  console.log(`${headerLines(meta, plan.runs).slice(0, 2).join("\n")}\n${total} runs: ${plan.scenarios.join(', ')} × ${plan.servers.join(', ')} × ${plan.runs}`);
+  console.log(
+    `${headerLines(meta, plan.runs).slice(0, 2).join('\n')}\n${total} runs: ${plan.scenarios.join(', ')} × ${plan.servers.join(', ')} × ${plan.runs}`,
+  );
 
   const records: RunRecord[] = [];
   const failures: string[] = [];
@@ -250,7 +255,15 @@ async function main(): Promise<number> {
   for (const note of notes) console.log(`note: ${note}`);
 
   mkdirSync(RESULTS_DIR, { recursive: true });
-  const json = { meta: { ...meta, elapsedSeconds: elapsed }, results, ratios: ratiosJson(results, plan.scenarios, plan.servers), targets, notes, failures, runs: records };
+  const json = {
+    meta: { ...meta, elapsedSeconds: elapsed },
+    results,
+    ratios: ratiosJson(results, plan.scenarios, plan.servers),
+    targets,
+    notes,
+    failures,
+    runs: records,
+  };
   const base = `${RESULTS_DIR}${plan.resultsName}`;
   writeFileSync(`${base}.json`, `${JSON.stringify(json, null, 2)}\n`);
   writeFileSync(`${base}.md`, markdownReport(meta, plan.runs, table, targets, notes));

@@ -6,15 +6,7 @@
 
 import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
-import {
-  BenchFailure,
-  type LoadMode,
-  Loadgen,
-  type LoadgenResult,
-  type RoundEvent,
-  type TriggeredEvent,
-  splitConnections,
-} from './loadgen.ts';
+import { BenchFailure, type LoadMode, Loadgen, type LoadgenResult, type RoundEvent, type TriggeredEvent, splitConnections } from './loadgen.ts';
 import { cpuByThread, cpuSeconds, monoNs, openFds, rssBytes, sleep, sleepUntil } from './procs.ts';
 import { type ServerKind, ServerProcess, type StopReport } from './server-process.ts';
 import { mergeHistograms, percentile } from './stats.ts';

@@ -38,7 +38,7 @@ export class ServerProcess {
   static async start(kind: ServerKind, mode: 'echo' | 'fanout', workers: number, flamingoEntry?: string): Promise<ServerProcess> {
     const server = new ServerProcess(kind, mode, workers, flamingoEntry);
     try {
-      server.port = await server.child.waitLine('READY line', (line) => (/^READY (\d+)$/.exec(line)?.[1] ?? undefined), READY_TIMEOUT_MS).then(Number);
+      server.port = await server.child.waitLine('READY line', (line) => /^READY (\d+)$/.exec(line)?.[1] ?? undefined, READY_TIMEOUT_MS).then(Number);
       // Let start-up work (JIT of the first paths, worker spawn) settle before anyone samples it.
       await sleep(1000);
       server.pids = processTree(server.child.pid);
@@ -53,7 +53,7 @@ export class ServerProcess {
     const clean = await this.child.stop(STOP_GRACE_MS);
     const { code, signal } = await this.child.exited;
     const stats = await this.child
-      .waitLine('STATS line', (line) => (line.startsWith('STATS ') ? JSON.parse(line.slice(6)) as unknown : undefined), 0)
+      .waitLine('STATS line', (line) => (line.startsWith('STATS ') ? (JSON.parse(line.slice(6)) as unknown) : undefined), 0)
       .catch(() => undefined);
     // A cluster worker left behind by its primary dies with the group.
     this.child.kill();

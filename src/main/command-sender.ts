@@ -201,7 +201,7 @@ export class CommandSender {
     const length = SEND_MANY_IDS + ids.length * 8 + bytes.length;
     const offset = ring.reserve(RecordKind.SEND_MANY, 0, 0, 0, length);
     const target = offset >= 0 ? ring.bytes : new Uint8Array(length);
-    const at = Math.max(offset , 0);
+    const at = Math.max(offset, 0);
     new Uint32Array(target.buffer, target.byteOffset + at, 2).set([ids.length, 0]);
     new Float64Array(target.buffer, target.byteOffset + at + SEND_MANY_IDS, ids.length).set(ids);
     target.set(bytes, at + SEND_MANY_IDS + ids.length * 8);

@@ -1,12 +1,6 @@
 // Turns event records into the values the consumer APIs hand out.
 
-import {
-  OPEN_ADDRESS,
-  OPEN_ADDRESS_LENGTH_U8,
-  OPEN_FAMILY_U8,
-  OPEN_LOCAL_PORT_U16,
-  OPEN_REMOTE_PORT_U16,
-} from '../shared/records.ts';
+import { OPEN_ADDRESS, OPEN_ADDRESS_LENGTH_U8, OPEN_FAMILY_U8, OPEN_LOCAL_PORT_U16, OPEN_REMOTE_PORT_U16 } from '../shared/records.ts';
 import type { RingReader } from '../shared/ring.ts';
 
 /** Where a connection comes from: what the Go original handed out as net.Conn. */

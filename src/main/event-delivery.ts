@@ -123,9 +123,10 @@ export class EventDelivery implements EventSink {
     if (kind < 0) return;
     // 'newListener' fires before the listener is added, 'removeListener' after it is removed.
     if (added) this.#listening[kind] = true;
-    else queueMicrotask(() => {
-      this.#listening[kind] = this.#emitter.listenerCount(KINDS[kind]!) > 0;
-    });
+    else
+      queueMicrotask(() => {
+        this.#listening[kind] = this.#emitter.listenerCount(KINDS[kind]!) > 0;
+      });
   }
 }
 

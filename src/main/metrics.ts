@@ -19,10 +19,7 @@ async function loadPromClient(): Promise<PromClient> {
   try {
     return await import('prom-client');
   } catch {
-    throw new FlamingoError(
-      'ERR_FLAMINGO_METRICS',
-      'Prometheus metrics need the optional peer dependency prom-client: npm install prom-client',
-    );
+    throw new FlamingoError('ERR_FLAMINGO_METRICS', 'Prometheus metrics need the optional peer dependency prom-client: npm install prom-client');
   }
 }
 

@@ -62,7 +62,11 @@ export class Pipeline {
     const events = handle.events;
     this.#events = events ? new RingConsumer(new Doorbell(events.bell), events.rings) : undefined;
     this.#tracker = events
-      ? new OpenTracker(events.rings.length, events.slotsPerWorker, events.stats.map((s) => new Float64Array(s)))
+      ? new OpenTracker(
+          events.rings.length,
+          events.slotsPerWorker,
+          events.stats.map((s) => new Float64Array(s)),
+        )
       : undefined;
   }
 
@@ -148,7 +152,8 @@ export class Pipeline {
   #take(timeoutMs: number): RingReader | typeof EXITED | undefined {
     this.#sender.publish();
     const events = this.#events;
-    if (events === undefined) throw new FlamingoError('ERR_FLAMINGO_CONSUMER', 'this pipeline was opened without events; use pipelineHandle({ consume: true })');
+    if (events === undefined)
+      throw new FlamingoError('ERR_FLAMINGO_CONSUMER', 'this pipeline was opened without events; use pipelineHandle({ consume: true })');
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const reader = events.takeSync(Math.max(0, deadline - performance.now()));

@@ -115,7 +115,9 @@ async function probe(o: ClaimOptions): Promise<void> {
     const hint =
       code === 'EADDRINUSE'
         ? 'another socket holds the port; to spread one port over several processes of one application, start each of them with the sharePort option'
-        : error instanceof Error ? error.message : String(error);
+        : error instanceof Error
+          ? error.message
+          : String(error);
     throw new FlamingoError('ERR_FLAMINGO_LISTEN', `cannot listen on ${where(o.host, o.port)}: ${code}, ${hint}`, { cause: error });
   }
   await new Promise((resolve) => listener.close(resolve));

@@ -43,7 +43,6 @@ interface Pending {
   release: boolean;
 }
 
-
 export class PullQueues {
   readonly #waiters = [new Fifo<Waiter>(), new Fifo<Waiter>(), new Fifo<Waiter>()];
   readonly #queues = [new Fifo<Pending>(), new Fifo<Pending>(), new Fifo<Pending>()];

@@ -92,8 +92,17 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#sender = sender;
     sender.onDrain = () => this.#delivery.emitSafely('drain');
     if (o.consumer === 'main') {
-      const tracker = new OpenTracker(o.workers, o.maxConnectionsPerWorker, workers.map((w) => w.stats));
-      this.#dispatcher = new Dispatcher(workers.map((w) => w.init.eventRing), this.#consumerBell, this.#delivery, tracker);
+      const tracker = new OpenTracker(
+        o.workers,
+        o.maxConnectionsPerWorker,
+        workers.map((w) => w.stats),
+      );
+      this.#dispatcher = new Dispatcher(
+        workers.map((w) => w.init.eventRing),
+        this.#consumerBell,
+        this.#delivery,
+        tracker,
+      );
       this.#pull.onSpace = () => this.#dispatcher?.kick();
       this.#dispatcher.start();
     }
@@ -285,7 +294,10 @@ export class Server extends EventEmitter<ServerEvents> {
   #routeQuery(id: number): IdParts {
     const parts = decodeId(id);
     if (parts.node !== this.options.node || parts.worker >= this.options.workers) {
-      throw new FlamingoError('ERR_FLAMINGO_INVALID_ID', `not a connection id of this server (node ${this.options.node}, ${this.options.workers} workers): ${id}`);
+      throw new FlamingoError(
+        'ERR_FLAMINGO_INVALID_ID',
+        `not a connection id of this server (node ${this.options.node}, ${this.options.workers} workers): ${id}`,
+      );
     }
     return parts;
   }
@@ -307,5 +319,4 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     return this.#pull.recv(kind);
   }
-
 }

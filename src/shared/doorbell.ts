@@ -61,4 +61,3 @@ export class Doorbell {
     return Atomics.load(this.#words, ENDED) !== 0;
   }
 }
-

@@ -62,10 +62,7 @@ export function isWellFormedId(id: unknown): id is number {
 /** Splits an id into its fields, or throws ERR_FLAMINGO_INVALID_ID. */
 export function decodeId(id: unknown): IdParts {
   if (!isWellFormedId(id)) {
-    throw new FlamingoError(
-      'ERR_FLAMINGO_INVALID_ID',
-      `connection id must be a positive safe integer with a non-zero generation; got ${describe(id)}`,
-    );
+    throw new FlamingoError('ERR_FLAMINGO_INVALID_ID', `connection id must be a positive safe integer with a non-zero generation; got ${describe(id)}`);
   }
   return { node: idNode(id), worker: idWorker(id), slot: idSlot(id), generation: idGeneration(id) };
 }
@@ -88,10 +85,7 @@ export function parseId(text: unknown): number {
   }
   const id = Number(text);
   if (!isWellFormedId(id)) {
-    throw new FlamingoError(
-      'ERR_FLAMINGO_INVALID_ID',
-      `connection id text must name a safe integer with a non-zero generation; got ${describe(text)}`,
-    );
+    throw new FlamingoError('ERR_FLAMINGO_INVALID_ID', `connection id text must name a safe integer with a non-zero generation; got ${describe(text)}`);
   }
   return id;
 }

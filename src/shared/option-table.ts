@@ -38,17 +38,18 @@ interface OptionText {
 }
 
 /** One option: its name, the values it accepts, its default, and what it means. */
-export type OptionDescriptor = OptionText & (
-  | { readonly kind: 'integer'; readonly min: Computed; readonly max: Computed; readonly default: Computed }
-  /** A ring's size: a power of two from MIN_RING_BYTES to MAX_RING_BYTES. */
-  | { readonly kind: 'ringBytes'; readonly default: number }
-  | { readonly kind: 'boolean'; readonly default: boolean }
-  | { readonly kind: 'oneOf'; readonly allowed: readonly string[] | readonly number[]; readonly default: string | number }
-  /** A host name or IP address, 1 to 255 characters. */
-  | { readonly kind: 'host'; readonly default: string }
-  /** A string (its UTF-8 bytes) or Uint8Array of 1 to maxBytes bytes, resolved to a Uint8Array copy. */
-  | { readonly kind: 'delimiter'; readonly maxBytes: number; readonly default: string }
-);
+export type OptionDescriptor = OptionText &
+  (
+    | { readonly kind: 'integer'; readonly min: Computed; readonly max: Computed; readonly default: Computed }
+    /** A ring's size: a power of two from MIN_RING_BYTES to MAX_RING_BYTES. */
+    | { readonly kind: 'ringBytes'; readonly default: number }
+    | { readonly kind: 'boolean'; readonly default: boolean }
+    | { readonly kind: 'oneOf'; readonly allowed: readonly string[] | readonly number[]; readonly default: string | number }
+    /** A host name or IP address, 1 to 255 characters. */
+    | { readonly kind: 'host'; readonly default: string }
+    /** A string (its UTF-8 bytes) or Uint8Array of 1 to maxBytes bytes, resolved to a Uint8Array copy. */
+    | { readonly kind: 'delimiter'; readonly maxBytes: number; readonly default: string }
+  );
 
 const MiB = 1024 * 1024;
 const DAY_MS = 86_400_000;
@@ -64,81 +65,154 @@ export const OPTIONS = [
   { name: 'port', kind: 'integer', min: 0, max: 65535, default: 0, meaning: 'port; 0 picks a free one (`server.port`)' },
   { name: 'ipv6Only', kind: 'boolean', default: false, meaning: "with `host: '::'`, refuse IPv4 clients" },
   {
-    name: 'sharePort', kind: 'boolean', default: false,
-    meaning: 'let other processes of the same application (same user) listen on this port too, the kernel spreading connections over all of them; every server on the port must set it. Without it a port any other socket holds is refused with `ERR_FLAMINGO_LISTEN` (EADDRINUSE), as plain `net` refuses it, and a later server that sets `sharePort` cannot join',
+    name: 'sharePort',
+    kind: 'boolean',
+    default: false,
+    meaning:
+      'let other processes of the same application (same user) listen on this port too, the kernel spreading connections over all of them; every server on the port must set it. Without it a port any other socket holds is refused with `ERR_FLAMINGO_LISTEN` (EADDRINUSE), as plain `net` refuses it, and a later server that sets `sharePort` cannot join',
   },
   {
-    name: 'backlog', kind: 'integer', min: 1, max: 65535, default: 4096,
+    name: 'backlog',
+    kind: 'integer',
+    min: 1,
+    max: 65535,
+    default: 4096,
     meaning: "listen backlog of each worker's listener (capped by the kernel's `somaxconn`): a reconnect storm after a deploy should queue, not be dropped",
   },
   {
-    name: 'workers', kind: 'integer', min: 1, max: MAX_WORKERS, default: () => Math.min(availableParallelism(), MAX_WORKERS),
-    shownDefault: `cores (max ${MAX_WORKERS})`, meaning: 'I/O worker threads',
+    name: 'workers',
+    kind: 'integer',
+    min: 1,
+    max: MAX_WORKERS,
+    default: () => Math.min(availableParallelism(), MAX_WORKERS),
+    shownDefault: `cores (max ${MAX_WORKERS})`,
+    meaning: 'I/O worker threads',
   },
   {
-    name: 'framing', kind: 'oneOf', allowed: ['raw', 'delimiter', 'length-prefix'], default: 'raw',
+    name: 'framing',
+    kind: 'oneOf',
+    allowed: ['raw', 'delimiter', 'length-prefix'],
+    default: 'raw',
     meaning: "`'raw'` (chunks as read), `'delimiter'` or `'length-prefix'`",
   },
   { name: 'delimiter', framing: 'delimiter', kind: 'delimiter', maxBytes: 16, default: '\n', meaning: "1 to 16 bytes, for `'delimiter'` (`'\\r\\n'` works)" },
   { name: 'keepDelimiter', framing: 'delimiter', kind: 'boolean', default: true, meaning: 'keep the delimiter at the end of each frame' },
   {
-    name: 'lengthBytes', framing: 'length-prefix', kind: 'oneOf', allowed: [1, 2, 4, 8], default: 4,
+    name: 'lengthBytes',
+    framing: 'length-prefix',
+    kind: 'oneOf',
+    allowed: [1, 2, 4, 8],
+    default: 4,
     meaning: "length header of `'length-prefix'`: 1, 2, 4 or 8 bytes, unsigned",
   },
   { name: 'littleEndian', framing: 'length-prefix', kind: 'boolean', default: false, meaning: 'length header byte order' },
   { name: 'lengthIncludesHeader', framing: 'length-prefix', kind: 'boolean', default: false, meaning: 'the length counts the header too' },
   { name: 'keepHeader', framing: 'length-prefix', kind: 'boolean', default: true, meaning: 'keep the header at the start of each frame' },
   {
-    name: 'maxFrameBytes', kind: 'integer',
+    name: 'maxFrameBytes',
+    kind: 'integer',
     min: (resolved) => shortestFrame(resolved.framing),
     max: (resolved) => maxRecordPayload(resolved.eventRingBytes),
     default: (resolved) => Math.min(MiB, maxRecordPayload(resolved.eventRingBytes)),
     shownDefault: '1 MiB (at most half the event ring)',
-    meaning: 'largest frame on the wire, delimiter or header included; larger closes the connection with `frame-too-large` (a length header is checked as soon as it is complete); raw chunks are cut to it',
+    meaning:
+      'largest frame on the wire, delimiter or header included; larger closes the connection with `frame-too-large` (a length header is checked as soon as it is complete); raw chunks are cut to it',
   },
   {
-    name: 'frameTimeoutMs', kind: 'integer', min: 0, max: DAY_MS, default: 30_000,
+    name: 'frameTimeoutMs',
+    kind: 'integer',
+    min: 0,
+    max: DAY_MS,
+    default: 30_000,
     meaning: 'an incomplete frame older than this closes the connection with `frame-timeout` (0 = never; not for raw)',
   },
   {
-    name: 'idleTimeoutMs', kind: 'integer', min: 0, max: DAY_MS, default: 0, shownDefault: '`0` (never)',
+    name: 'idleTimeoutMs',
+    kind: 'integer',
+    min: 0,
+    max: DAY_MS,
+    default: 0,
+    shownDefault: '`0` (never)',
     meaning: 'no data in or out for this long closes the connection with `idle-timeout`',
   },
   {
-    name: 'closeTimeoutMs', kind: 'integer', min: 1, max: DAY_MS, default: 5000,
-    meaning: 'the longest a closing connection may take to write what was sent to it, after `close(id)` or after the peer half-closed; then the socket is destroyed and its unsent bytes counted in `abandonedBytes`',
+    name: 'closeTimeoutMs',
+    kind: 'integer',
+    min: 1,
+    max: DAY_MS,
+    default: 5000,
+    meaning:
+      'the longest a closing connection may take to write what was sent to it, after `close(id)` or after the peer half-closed; then the socket is destroyed and its unsent bytes counted in `abandonedBytes`',
   },
   {
-    name: 'maxConnections', kind: 'integer', min: 1, max: 2 ** 31 - 1, default: 2 ** 31 - 1, shownDefault: 'no cap',
+    name: 'maxConnections',
+    kind: 'integer',
+    min: 1,
+    max: 2 ** 31 - 1,
+    default: 2 ** 31 - 1,
+    shownDefault: 'no cap',
     meaning: 'server-wide cap; a connection over it is accepted, closed at once, counted in `rejected`, never delivered as open',
   },
   {
-    name: 'maxConnectionsPerWorker', kind: 'integer', min: 1, max: MAX_SLOTS, default: 2 ** 20, shownDefault: '1,048,576',
+    name: 'maxConnectionsPerWorker',
+    kind: 'integer',
+    min: 1,
+    max: MAX_SLOTS,
+    default: 2 ** 20,
+    shownDefault: '1,048,576',
     meaning: 'slots per worker, the same rule per worker',
   },
   {
-    name: 'maxBufferedBytes', kind: 'integer', min: 1, max: 2 ** 40, default: MiB, shownDefault: '1 MiB',
-    meaning: "bytes one connection's socket may have queued: a message that would take it past this applies `slowConsumer`; it is also the largest single message (`send` of more throws `ERR_FLAMINGO_PAYLOAD_TOO_LARGE`), since no socket could ever take it",
+    name: 'maxBufferedBytes',
+    kind: 'integer',
+    min: 1,
+    max: 2 ** 40,
+    default: MiB,
+    shownDefault: '1 MiB',
+    meaning:
+      "bytes one connection's socket may have queued: a message that would take it past this applies `slowConsumer`; it is also the largest single message (`send` of more throws `ERR_FLAMINGO_PAYLOAD_TOO_LARGE`), since no socket could ever take it",
   },
   {
-    name: 'slowConsumer', kind: 'oneOf', allowed: ['close', 'drop'], default: 'close',
+    name: 'slowConsumer',
+    kind: 'oneOf',
+    allowed: ['close', 'drop'],
+    default: 'close',
     meaning: "past `maxBufferedBytes`: `'close'` the connection (reason `slow-consumer`) or `'drop'` the whole message and count it (`droppedSends`)",
   },
   { name: 'noDelay', kind: 'boolean', default: true, meaning: 'disable Nagle on accepted sockets' },
   {
-    name: 'keepAliveMs', kind: 'integer', min: 0, max: DAY_MS, default: 0, shownDefault: '`0` (off)',
+    name: 'keepAliveMs',
+    kind: 'integer',
+    min: 0,
+    max: DAY_MS,
+    default: 0,
+    shownDefault: '`0` (off)',
     meaning: 'TCP keep-alive initial delay on accepted sockets',
   },
   { name: 'eventRingBytes', kind: 'ringBytes', default: 4 * MiB, shownDefault: '4 MiB', meaning: "each worker's event ring (power of two)" },
-  { name: 'commandRingBytes', kind: 'ringBytes', default: 4 * MiB, shownDefault: '4 MiB', meaning: 'each (producer thread, worker) command ring (power of two)' },
+  {
+    name: 'commandRingBytes',
+    kind: 'ringBytes',
+    default: 4 * MiB,
+    shownDefault: '4 MiB',
+    meaning: 'each (producer thread, worker) command ring (power of two)',
+  },
   { name: 'node', kind: 'integer', min: 0, max: MAX_NODES - 1, default: 0, meaning: 'node number (0 to 255) written into every id' },
   {
-    name: 'metricsPort', kind: 'integer', min: 0, max: 65535, default: -1, shownDefault: 'off',
+    name: 'metricsPort',
+    kind: 'integer',
+    min: 0,
+    max: 65535,
+    default: -1,
+    shownDefault: 'off',
     meaning: 'serve Prometheus `GET /metrics` on this port (0 picks one; needs `prom-client`)',
   },
   { name: 'metricsHost', kind: 'host', default: '127.0.0.1', meaning: 'address of the metrics endpoint' },
   {
-    name: 'consumer', kind: 'oneOf', allowed: ['main', 'external'], default: 'main',
+    name: 'consumer',
+    kind: 'oneOf',
+    allowed: ['main', 'external'],
+    default: 'main',
     meaning: "`'main'`: events drained on the main thread; `'external'`: by a pipeline from `pipelineHandle({ consume: true })`",
   },
 ] as const satisfies readonly OptionDescriptor[];
@@ -161,12 +235,19 @@ export function shownDefault(option: OptionDescriptor): string {
 type Descriptor = (typeof OPTIONS)[number];
 type Equal<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 /** The type a user passes for a descriptor (numbers for a numeric one-of: ServerOptions says `number`). */
-type GivenType<D> = D extends { kind: 'integer' | 'ringBytes' } ? number
-  : D extends { kind: 'boolean' } ? boolean
-  : D extends { kind: 'oneOf'; allowed: readonly (infer V)[] } ? (V extends number ? number : V)
-  : D extends { kind: 'host' } ? string
-  : D extends { kind: 'delimiter' } ? string | Uint8Array
-  : never;
+type GivenType<D> = D extends { kind: 'integer' | 'ringBytes' }
+  ? number
+  : D extends { kind: 'boolean' }
+    ? boolean
+    : D extends { kind: 'oneOf'; allowed: readonly (infer V)[] }
+      ? V extends number
+        ? number
+        : V
+      : D extends { kind: 'host' }
+        ? string
+        : D extends { kind: 'delimiter' }
+          ? string | Uint8Array
+          : never;
 type TableTypes = { [D in Descriptor as D['name']]: GivenType<D> };
 type NamesOf<D> = D extends { name: infer N } ? N : never;
 type KeysDiffer<A, B> = Exclude<A, B> | Exclude<B, A>;
@@ -175,7 +256,8 @@ type InStep<T extends never> = T;
 /** An option in ServerOptions without a descriptor, a descriptor without an option, or one whose type differs. */
 export type ServerOptionsOutOfStep = InStep<
   | KeysDiffer<keyof ServerOptions, OptionName>
-  | { [K in OptionName & keyof ServerOptions]: Equal<TableTypes[K], Exclude<ServerOptions[K], undefined>> extends true ? never : K }[OptionName & keyof ServerOptions]
+  | { [K in OptionName & keyof ServerOptions]: Equal<TableTypes[K], Exclude<ServerOptions[K], undefined>> extends true ? never : K }[OptionName &
+      keyof ServerOptions]
 >;
 /** ResolvedOptions holds every option but the framings' own, which are in its `framing`. */
 export type ResolvedOptionsOutOfStep = InStep<KeysDiffer<keyof ResolvedOptions, NamesOf<Exclude<Descriptor, { framing: string }>>>>;

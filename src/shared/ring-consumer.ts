@@ -208,7 +208,6 @@ export class RingConsumer {
     reader.release();
     this.#current = -1;
   }
-
 }
 
 /**

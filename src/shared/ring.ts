@@ -24,16 +24,7 @@
 // 32-bit counters; capacity is a power of two <= 2^30, so (tail - head) | 0
 // is the number of bytes in use and position & (capacity - 1) the offset.
 
-import {
-  HDR_AUX_U16,
-  HDR_FLAGS_U8,
-  HDR_ID_F64,
-  HDR_KIND_U8,
-  HDR_LENGTH_U32,
-  RECORD_HEADER_BYTES,
-  RecordKind,
-  recordBytes,
-} from './records.ts';
+import { HDR_AUX_U16, HDR_FLAGS_U8, HDR_ID_F64, HDR_KIND_U8, HDR_LENGTH_U32, RECORD_HEADER_BYTES, RecordKind, recordBytes } from './records.ts';
 import type { Doorbell } from './doorbell.ts';
 
 export const RING_HEADER_BYTES = 256;

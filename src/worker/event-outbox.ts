@@ -16,14 +16,7 @@
 // this class adds the event encoding, the stash accounting and the pause
 // policy.
 
-import {
-  OPEN_ADDRESS,
-  OPEN_ADDRESS_LENGTH_U8,
-  OPEN_FAMILY_U8,
-  OPEN_LOCAL_PORT_U16,
-  OPEN_REMOTE_PORT_U16,
-  RecordKind,
-} from '../shared/records.ts';
+import { OPEN_ADDRESS, OPEN_ADDRESS_LENGTH_U8, OPEN_FAMILY_U8, OPEN_LOCAL_PORT_U16, OPEN_REMOTE_PORT_U16, RecordKind } from '../shared/records.ts';
 import type { Doorbell } from '../shared/doorbell.ts';
 import { RingProducer } from '../shared/ring-producer.ts';
 import { StatField } from '../shared/stats.ts';
@@ -70,7 +63,7 @@ export class EventOutbox {
     const length = OPEN_ADDRESS + addressLength;
     const offset = this.#ring.reserve(RecordKind.OPEN, 0, 0, id, length);
     const bytes = offset < 0 ? new Uint8Array(length) : this.#ring.bytes;
-    const at = Math.max(offset , 0);
+    const at = Math.max(offset, 0);
     bytes[at + OPEN_FAMILY_U8] = family;
     bytes[at + OPEN_ADDRESS_LENGTH_U8] = addressLength;
     bytes[at + OPEN_REMOTE_PORT_U16] = remotePort >> 8;

@@ -64,6 +64,9 @@ describe('closeTimeoutMs', () => {
   });
 
   it('closeTimeoutMs is validated like every option', async () => {
-    await expect(listen({ port: 0, closeTimeoutMs: 0 })).rejects.toMatchObject({ code: 'ERR_FLAMINGO_INVALID_OPTION', message: expect.stringContaining('closeTimeoutMs') });
+    await expect(listen({ port: 0, closeTimeoutMs: 0 })).rejects.toMatchObject({
+      code: 'ERR_FLAMINGO_INVALID_OPTION',
+      message: expect.stringContaining('closeTimeoutMs'),
+    });
   });
 });

@@ -42,7 +42,20 @@ describe('the echo demo', () => {
   });
 
   it('takes the framing flags and echoes each frame as it came on the wire, header included', async () => {
-    const { child, output, exited } = run(['--port', '0', '--workers', '1', '--quiet', '--framing', 'length-prefix', '--length-bytes', '2', '--little-endian', '--idle-timeout-ms', '5000']);
+    const { child, output, exited } = run([
+      '--port',
+      '0',
+      '--workers',
+      '1',
+      '--quiet',
+      '--framing',
+      'length-prefix',
+      '--length-bytes',
+      '2',
+      '--little-endian',
+      '--idle-timeout-ms',
+      '5000',
+    ]);
     const deadline = Date.now() + 15_000;
     let match: RegExpMatchArray | null = null;
     while (!(match = output().match(/listening on 127\.0\.0\.1:(\d+) .*framing length-prefix/)) && Date.now() < deadline) {

@@ -36,7 +36,11 @@ function requestThenHalfClose(port: number, request: Uint8Array, timeoutMs = 10_
 const FRAMINGS: Array<{ name: string; options: ServerOptions; request: Uint8Array }> = [
   { name: 'raw', options: { framing: 'raw' }, request: Buffer.from('hello') },
   { name: 'delimiter', options: { framing: 'delimiter' }, request: Buffer.from('hello\n') },
-  { name: 'length-prefix', options: { framing: 'length-prefix' }, request: encodeLengthPrefixed({ lengthBytes: 4, littleEndian: false, lengthIncludesHeader: false }, Buffer.from('hello')) },
+  {
+    name: 'length-prefix',
+    options: { framing: 'length-prefix' },
+    request: encodeLengthPrefixed({ lengthBytes: 4, littleEndian: false, lengthIncludesHeader: false }, Buffer.from('hello')),
+  },
 ];
 
 describe('half-closed clients get their replies', () => {

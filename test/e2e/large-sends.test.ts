@@ -34,11 +34,7 @@ describe('large sends', () => {
     const { s, id, client } = await serverWithOneClient({});
     server = s;
     const received = new Received(client);
-    for (const call of [
-      () => s.send(id, new Uint8Array(MiB + 1)),
-      () => s.send(id, 'x'.repeat(MiB + 1)),
-      () => s.sendMany([id], new Uint8Array(50 * MiB)),
-    ]) {
+    for (const call of [() => s.send(id, new Uint8Array(MiB + 1)), () => s.send(id, 'x'.repeat(MiB + 1)), () => s.sendMany([id], new Uint8Array(50 * MiB))]) {
       expect(call).toThrow(FlamingoError);
       expect(call).toThrow(expect.objectContaining({ code: 'ERR_FLAMINGO_PAYLOAD_TOO_LARGE', message: expect.stringContaining('maxBufferedBytes') }));
     }
@@ -68,7 +64,7 @@ describe('large sends', () => {
     });
   }
 
-  it("slowConsumer drop: to a client that stops reading, each 2.5 MiB message arrives whole or not at all, in order", async () => {
+  it('slowConsumer drop: to a client that stops reading, each 2.5 MiB message arrives whole or not at all, in order', async () => {
     const size = 2.5 * MiB;
     const { s, id, client } = await serverWithOneClient({ slowConsumer: 'drop', maxBufferedBytes: 3 * MiB });
     server = s;

@@ -45,11 +45,7 @@ describe('slow consumers and clients that do not read', () => {
     sockets.forEach((socket, i) => {
       socket.write(payloads[i]!);
     });
-    await waitFor(
-      () => [...got.values()].reduce((n, list) => n + list.reduce((m, b) => m + b.length, 0), 0) === 500 * 60_000,
-      60_000,
-      'every byte',
-    );
+    await waitFor(() => [...got.values()].reduce((n, list) => n + list.reduce((m, b) => m + b.length, 0), 0) === 500 * 60_000, 60_000, 'every byte');
     running = false;
     sockets.forEach((socket, i) => {
       const id = opens.get(socket.localPort!)!;

@@ -19,7 +19,9 @@ function ownedWords(): Map<number, StatWriter> {
     if (stat.field === 'event ring') continue;
     if (stat.byReason) {
       // Each reason's count lives in the worker's block, except the closes the consumer makes up for a dead worker.
-      CLOSE_REASONS.forEach((_, code) => own(closedField(code), code === CloseCode['worker-exit'] ? 'consumer' : stat.writer));
+      CLOSE_REASONS.forEach((_, code) => {
+        own(closedField(code), code === CloseCode['worker-exit'] ? 'consumer' : stat.writer);
+      });
     } else {
       own(stat.field, stat.writer);
     }

@@ -55,8 +55,15 @@ describe('stats()', () => {
     expect(stats.sends).toBe(2000);
     expect(stats.bytesOut).toBe(1000 * 12);
     expect(stats.closed).toEqual({
-      peer: 100, error: 0, 'idle-timeout': 0, 'frame-timeout': 0, local: 100, 'frame-too-large': 100,
-      'slow-consumer': 0, 'worker-exit': 0, shutdown: 0,
+      peer: 100,
+      error: 0,
+      'idle-timeout': 0,
+      'frame-timeout': 0,
+      local: 100,
+      'frame-too-large': 100,
+      'slow-consumer': 0,
+      'worker-exit': 0,
+      shutdown: 0,
     });
     expect(stats.workers.reduce((n, w) => n + w.opened, 0)).toBe(1000);
     expect(stats.workers.every((w) => w.eventRingHighWater > 0)).toBe(true);

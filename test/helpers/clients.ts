@@ -76,11 +76,20 @@ export class Received {
 
   /** Resolves when at least `length` bytes arrived; rejects on end or timeout. */
   until(length: number, timeoutMs = 20_000): Promise<void> {
-    return this.#waitFor(() => this.length >= length, timeoutMs, () => `expected ${length} bytes, got ${this.length}`);
+    return this.#waitFor(
+      () => this.length >= length,
+      timeoutMs,
+      () => `expected ${length} bytes, got ${this.length}`,
+    );
   }
 
   untilEnd(timeoutMs = 20_000): Promise<void> {
-    return this.#waitFor(() => this.ended, timeoutMs, () => `socket did not end (got ${this.length} bytes)`, true);
+    return this.#waitFor(
+      () => this.ended,
+      timeoutMs,
+      () => `socket did not end (got ${this.length} bytes)`,
+      true,
+    );
   }
 
   #waitFor(done: () => boolean, timeoutMs: number, describe: () => string, endIsOk = false): Promise<void> {

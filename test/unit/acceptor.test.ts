@@ -34,7 +34,11 @@ describe('Acceptor', () => {
     acceptors.length = 0;
   });
 
-  function acceptor(parts: Partial<AcceptorParts> & Pick<AcceptorParts, 'admission' | 'worker'>): { acceptor: Acceptor; taken: net.Socket[]; stats: Float64Array } {
+  function acceptor(parts: Partial<AcceptorParts> & Pick<AcceptorParts, 'admission' | 'worker'>): {
+    acceptor: Acceptor;
+    taken: net.Socket[];
+    stats: Float64Array;
+  } {
     const taken: net.Socket[] = [];
     const stats = statsView(createStatsStorage());
     const a = new Acceptor({

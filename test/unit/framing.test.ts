@@ -72,9 +72,7 @@ const NAMED_DELIMITERS: Array<[string, string]> = [
   ['END!', 'END!'],
 ];
 
-const randomBorderlessDelimiter = fc
-  .uint8Array({ minLength: 1, maxLength: 16 })
-  .filter(borderless);
+const randomBorderlessDelimiter = fc.uint8Array({ minLength: 1, maxLength: 16 }).filter(borderless);
 
 /** Bytes drawn mostly from the delimiter's own, so near-misses are common. */
 function messageBytes(delimiter: Uint8Array, maxLength = 40): fc.Arbitrary<Uint8Array> {
@@ -89,7 +87,10 @@ function messageBytes(delimiter: Uint8Array, maxLength = 40): fc.Arbitrary<Uint8
 /** Messages free of the delimiter, an incomplete tail, and a split. */
 function delimitedCase(delimiter: Uint8Array) {
   return fc.record({
-    messages: fc.array(messageBytes(delimiter).map((m) => withoutDelimiter(m, delimiter)), { maxLength: 12 }),
+    messages: fc.array(
+      messageBytes(delimiter).map((m) => withoutDelimiter(m, delimiter)),
+      { maxLength: 12 },
+    ),
     tail: messageBytes(delimiter, 20).map((m) => withoutDelimiter(m, delimiter)),
     split: splits,
     keepDelimiter: fc.boolean(),
@@ -130,31 +131,26 @@ function checkDelimited(
 describe('raw framing', () => {
   it('any split of any stream: the frames concatenate to the stream, each read is cut into frames of at most maxFrameBytes', () => {
     fc.assert(
-      fc.property(
-        fc.uint8Array({ maxLength: 600 }),
-        splits,
-        fc.integer({ min: 1, max: 80 }),
-        (stream, split, maxFrameBytes) => {
-          const collector = new Collector();
-          const framer = createFramer({ kind: 'raw' }, maxFrameBytes, collector.sink);
-          const feeder = new Feeder();
-          for (const read of splitAt(stream, split.cuts, split.byteByByte)) {
-            const before = collector.of(1).length;
-            expect(feeder.push(framer, 1, read)).toBe(PushResult.OK);
-            const fromThisRead = collector.of(1).slice(before);
-            // A read is never held back nor merged with another one.
-            expect(fromThisRead.length).toBe(Math.ceil(read.length / maxFrameBytes));
-            expect(hex(concat(fromThisRead))).toBe(hex(read));
-            expect(framer.partialBytes(1)).toBe(0);
-          }
-          const frames = collector.of(1);
-          expect(hex(concat(frames))).toBe(hex(stream));
-          for (const frame of frames) {
-            expect(frame.length).toBeGreaterThan(0);
-            expect(frame.length).toBeLessThanOrEqual(maxFrameBytes);
-          }
-        },
-      ),
+      fc.property(fc.uint8Array({ maxLength: 600 }), splits, fc.integer({ min: 1, max: 80 }), (stream, split, maxFrameBytes) => {
+        const collector = new Collector();
+        const framer = createFramer({ kind: 'raw' }, maxFrameBytes, collector.sink);
+        const feeder = new Feeder();
+        for (const read of splitAt(stream, split.cuts, split.byteByByte)) {
+          const before = collector.of(1).length;
+          expect(feeder.push(framer, 1, read)).toBe(PushResult.OK);
+          const fromThisRead = collector.of(1).slice(before);
+          // A read is never held back nor merged with another one.
+          expect(fromThisRead.length).toBe(Math.ceil(read.length / maxFrameBytes));
+          expect(hex(concat(fromThisRead))).toBe(hex(read));
+          expect(framer.partialBytes(1)).toBe(0);
+        }
+        const frames = collector.of(1);
+        expect(hex(concat(frames))).toBe(hex(stream));
+        for (const frame of frames) {
+          expect(frame.length).toBeGreaterThan(0);
+          expect(frame.length).toBeLessThanOrEqual(maxFrameBytes);
+        }
+      }),
       { numRuns: RUNS },
     );
   });
@@ -193,7 +189,10 @@ describe('delimiter framing', () => {
     const delimiter = bytes(text);
 
     it('any split of the stream yields exactly the messages (keepDelimiter true and false), and partialBytes counts the bytes since the last frame', () => {
-      fc.assert(fc.property(delimitedCase(delimiter), (c) => checkDelimited(delimiter, c)), { numRuns: RUNS });
+      fc.assert(
+        fc.property(delimitedCase(delimiter), (c) => checkDelimited(delimiter, c)),
+        { numRuns: RUNS },
+      );
     });
   });
 
@@ -215,9 +214,7 @@ describe('delimiter framing', () => {
     );
     fc.assert(
       fc.property(
-        anyDelimiter.chain((delimiter) =>
-          fc.tuple(fc.constant(delimiter), messageBytes(delimiter, 200), splits, fc.boolean()),
-        ),
+        anyDelimiter.chain((delimiter) => fc.tuple(fc.constant(delimiter), messageBytes(delimiter, 200), splits, fc.boolean())),
         ([delimiter, stream, split, keepDelimiter]) => {
           const { frames, tail } = referenceCut(stream, delimiter);
           const collector = new Collector();
@@ -241,7 +238,10 @@ describe('delimiter framing', () => {
     const perSlot = fc.tuple(
       ...slots.map(() =>
         fc.record({
-          messages: fc.array(messageBytes(delimiter, 15).map((m) => withoutDelimiter(m, delimiter)), { maxLength: 6 }),
+          messages: fc.array(
+            messageBytes(delimiter, 15).map((m) => withoutDelimiter(m, delimiter)),
+            { maxLength: 6 },
+          ),
           tail: messageBytes(delimiter, 10).map((m) => withoutDelimiter(m, delimiter)),
           split: splits,
         }),
@@ -293,17 +293,21 @@ describe('delimiter framing', () => {
   it('a slot reset after a partial frame frames a new stream exactly, for any split', () => {
     const delimiter = bytes('END!');
     fc.assert(
-      fc.property(messageBytes(delimiter, 30).map((m) => withoutDelimiter(m, delimiter)), delimitedCase(delimiter), (leftover, c) => {
-        const collector = new Collector();
-        const framer = createFramer(delimiterSpec(delimiter, c.keepDelimiter), 1024, collector.sink);
-        framer.push(4, leftover);
-        framer.reset(4);
-        expect(framer.partialBytes(4)).toBe(0);
-        for (const read of splitAt(concat([...c.messages.flatMap((m) => [m, delimiter]), c.tail]), c.split.cuts, c.split.byteByByte)) {
-          framer.push(4, read);
-        }
-        expect(collector.hexOf(4)).toEqual(c.messages.map((m) => hex(c.keepDelimiter ? concat([m, delimiter]) : m)));
-      }),
+      fc.property(
+        messageBytes(delimiter, 30).map((m) => withoutDelimiter(m, delimiter)),
+        delimitedCase(delimiter),
+        (leftover, c) => {
+          const collector = new Collector();
+          const framer = createFramer(delimiterSpec(delimiter, c.keepDelimiter), 1024, collector.sink);
+          framer.push(4, leftover);
+          framer.reset(4);
+          expect(framer.partialBytes(4)).toBe(0);
+          for (const read of splitAt(concat([...c.messages.flatMap((m) => [m, delimiter]), c.tail]), c.split.cuts, c.split.byteByByte)) {
+            framer.push(4, read);
+          }
+          expect(collector.hexOf(4)).toEqual(c.messages.map((m) => hex(c.keepDelimiter ? concat([m, delimiter]) : m)));
+        },
+      ),
       { numRuns: RUNS },
     );
   });
@@ -492,7 +496,7 @@ describe('maxFrameBytes with delimiter framing (the delimiter counts)', () => {
             }
           }
           const d = keepDelimiter ? 0 : delimiter.length;
-          const delivered = (firstOversize === undefined ? frames : frames.filter(([, end]) => end <= firstOversize[0]));
+          const delivered = firstOversize === undefined ? frames : frames.filter(([, end]) => end <= firstOversize[0]);
           expect(collector.hexOf(0)).toEqual(delivered.map(([start, end]) => hex(stream.subarray(start, end - d))));
           for (const frame of collector.of(0)) expect(frame.length + d).toBeLessThanOrEqual(max);
           if (firstOversize === undefined) {

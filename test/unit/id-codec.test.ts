@@ -301,7 +301,10 @@ describe('connection id codec', () => {
       const err = invalidIdError(() => parseId(text));
       // Text the pattern rejects is quoted (JSON-escaped); text that parses
       // but is no id (generation 0, 2 ** 53) is shown as the number it is.
-      expect([JSON.stringify(text), text].some((shown) => err.message.includes(shown)), err.message).toBe(true);
+      expect(
+        [JSON.stringify(text), text].some((shown) => err.message.includes(shown)),
+        err.message,
+      ).toBe(true);
     });
 
     it('names the exact text of a 16-digit id above MAX_SAFE_INTEGER', () => {

@@ -33,9 +33,7 @@ const spec = (format: Format): LengthPrefixSpec => ({ kind: 'length-prefix', ...
 /** All 32 header formats. */
 const FORMATS: Format[] = [1, 2, 4, 8].flatMap((lengthBytes) =>
   [false, true].flatMap((littleEndian) =>
-    [false, true].flatMap((lengthIncludesHeader) =>
-      [false, true].map((keepHeader) => ({ lengthBytes, littleEndian, lengthIncludesHeader, keepHeader })),
-    ),
+    [false, true].flatMap((lengthIncludesHeader) => [false, true].map((keepHeader) => ({ lengthBytes, littleEndian, lengthIncludesHeader, keepHeader }))),
   ),
 );
 
@@ -136,16 +134,19 @@ describe('encodeLengthPrefixed', () => {
     [2, false, 65535],
     [2, true, 65533],
   ];
-  it.each(limits)('a %i-byte header (lengthIncludesHeader %s) takes a payload of %i bytes; one byte more throws ERR_FLAMINGO_INVALID_PAYLOAD', (lengthBytes, lengthIncludesHeader, largest) => {
-    for (const littleEndian of [false, true]) {
-      const f = { lengthBytes, littleEndian, lengthIncludesHeader };
-      const fits = encodeLengthPrefixed(f, new Uint8Array(largest));
-      expect(hex(fits.subarray(0, lengthBytes))).toBe('ff'.repeat(lengthBytes));
-      expect(() => encodeLengthPrefixed(f, new Uint8Array(largest + 1))).toThrow(expect.objectContaining({ code: 'ERR_FLAMINGO_INVALID_PAYLOAD' }));
-      expect(() => encodeLengthPrefixed(f, new Uint8Array(largest + 1))).toThrow(FlamingoError);
-      expect(() => encodeLengthPrefixed(f, new Uint8Array(largest + 1000))).toThrow(/does not fit a \d-byte length header/);
-    }
-  });
+  it.each(limits)(
+    'a %i-byte header (lengthIncludesHeader %s) takes a payload of %i bytes; one byte more throws ERR_FLAMINGO_INVALID_PAYLOAD',
+    (lengthBytes, lengthIncludesHeader, largest) => {
+      for (const littleEndian of [false, true]) {
+        const f = { lengthBytes, littleEndian, lengthIncludesHeader };
+        const fits = encodeLengthPrefixed(f, new Uint8Array(largest));
+        expect(hex(fits.subarray(0, lengthBytes))).toBe('ff'.repeat(lengthBytes));
+        expect(() => encodeLengthPrefixed(f, new Uint8Array(largest + 1))).toThrow(expect.objectContaining({ code: 'ERR_FLAMINGO_INVALID_PAYLOAD' }));
+        expect(() => encodeLengthPrefixed(f, new Uint8Array(largest + 1))).toThrow(FlamingoError);
+        expect(() => encodeLengthPrefixed(f, new Uint8Array(largest + 1000))).toThrow(/does not fit a \d-byte length header/);
+      }
+    },
+  );
 
   it('4- and 8-byte headers take a 70,000-byte payload (beyond any 2-byte length)', () => {
     for (const lengthBytes of [4, 8]) {
@@ -216,9 +217,7 @@ describe('length-prefix framing: any split yields exactly the messages', () => {
         fc.array(fc.nat(), { minLength: 1, maxLength: 60, size: 'max' }),
         (sizes, littleEndian, lengthIncludesHeader, keepHeader, cuts) => {
           const f = { lengthBytes, littleEndian, lengthIncludesHeader, keepHeader };
-          const messages = sizes.map((n, i) =>
-            new Uint8Array(Math.min(n, maxPayload(f, n))).fill(i + 1).map((v, j) => (v * 31 + j) & 0xff),
-          );
+          const messages = sizes.map((n, i) => new Uint8Array(Math.min(n, maxPayload(f, n))).fill(i + 1).map((v, j) => (v * 31 + j) & 0xff));
           const stream = concat(messages.map((m) => encodeLengthPrefixed(f, m)));
           const collector = new Collector();
           const framer = createFramer(spec(f), lengthBytes + largest, collector.sink);
@@ -288,9 +287,11 @@ describe('length-prefix framing: slots', () => {
     const slots = [0, 1, 9, 2 ** 21 - 1];
     fc.assert(
       fc.property(
-        fc.constantFrom(...FORMATS).chain((f) =>
-          fc.tuple(fc.constant(f), fc.tuple(...slots.map(() => streamCase(f, 40))), fc.array(fc.nat(slots.length - 1), { maxLength: 200, size: 'max' })),
-        ),
+        fc
+          .constantFrom(...FORMATS)
+          .chain((f) =>
+            fc.tuple(fc.constant(f), fc.tuple(...slots.map(() => streamCase(f, 40))), fc.array(fc.nat(slots.length - 1), { maxLength: 200, size: 'max' })),
+          ),
         ([f, cases, schedule]) => {
           const collector = new Collector();
           const framer = createFramer(spec(f), f.lengthBytes + 40, collector.sink);
@@ -320,57 +321,63 @@ describe('length-prefix framing: slots', () => {
 
   it('reset(slot) drops that slot’s partial frame, and only that one; the slot then frames a new stream from its first byte', () => {
     fc.assert(
-      fc.property(fc.constantFrom(...FORMATS).chain((f) => fc.tuple(fc.constant(f), streamCase(f, 40), fc.integer({ min: 1, max: f.lengthBytes + 29 }))), ([f, c, staleLength]) => {
-        const collector = new Collector();
-        const framer = createFramer(spec(f), f.lengthBytes + 40, collector.sink);
-        // Slots 4 and 5 hold part of a frame: part of its header, or its header and part of its payload...
-        const stale = referenceFrame(f, new Uint8Array(30).fill(0xab)).subarray(0, staleLength);
-        expect(framer.push(4, stale)).toBe(PushResult.OK);
-        expect(framer.push(5, stale)).toBe(PushResult.OK);
-        framer.reset(4);
-        expect(framer.partialBytes(4)).toBe(0);
-        expect(framer.partialBytes(5)).toBe(stale.length);
-        // ...and after reset its next bytes are a header, not the rest of the old frame.
-        for (const read of splitAt(concat(c.messages.map((m) => encodeLengthPrefixed(f, m))), c.split.cuts, c.split.byteByByte)) {
-          expect(framer.push(4, read)).toBe(PushResult.OK);
-        }
-        expect(collector.hexOf(4)).toEqual(c.messages.map((m) => hex(expectedFrame(f, m))));
-        expect(framer.partialBytes(5)).toBe(stale.length);
-        // Resetting a slot with nothing buffered is harmless.
-        framer.reset(4);
-        framer.reset(1234);
-        expect(framer.partialBytes(1234)).toBe(0);
-      }),
+      fc.property(
+        fc.constantFrom(...FORMATS).chain((f) => fc.tuple(fc.constant(f), streamCase(f, 40), fc.integer({ min: 1, max: f.lengthBytes + 29 }))),
+        ([f, c, staleLength]) => {
+          const collector = new Collector();
+          const framer = createFramer(spec(f), f.lengthBytes + 40, collector.sink);
+          // Slots 4 and 5 hold part of a frame: part of its header, or its header and part of its payload...
+          const stale = referenceFrame(f, new Uint8Array(30).fill(0xab)).subarray(0, staleLength);
+          expect(framer.push(4, stale)).toBe(PushResult.OK);
+          expect(framer.push(5, stale)).toBe(PushResult.OK);
+          framer.reset(4);
+          expect(framer.partialBytes(4)).toBe(0);
+          expect(framer.partialBytes(5)).toBe(stale.length);
+          // ...and after reset its next bytes are a header, not the rest of the old frame.
+          for (const read of splitAt(concat(c.messages.map((m) => encodeLengthPrefixed(f, m))), c.split.cuts, c.split.byteByByte)) {
+            expect(framer.push(4, read)).toBe(PushResult.OK);
+          }
+          expect(collector.hexOf(4)).toEqual(c.messages.map((m) => hex(expectedFrame(f, m))));
+          expect(framer.partialBytes(5)).toBe(stale.length);
+          // Resetting a slot with nothing buffered is harmless.
+          framer.reset(4);
+          framer.reset(1234);
+          expect(framer.partialBytes(1234)).toBe(0);
+        },
+      ),
       { numRuns: RUNS },
     );
   });
 });
 
 describe('length-prefix framing: maxFrameBytes counts the whole frame on the wire, header included', () => {
-  it.each(FORMAT_ROWS)('%s: a frame of exactly maxFrameBytes passes, split anywhere; one byte less of limit refuses it as soon as the header is complete', (_name, f) => {
-    fc.assert(
-      fc.property(fc.integer({ min: 0, max: maxPayload(f, 300) }), splits, (payloadLength, split) => {
-        const payload = new Uint8Array(payloadLength).map((_, i) => i * 7);
-        const wire = referenceFrame(f, payload);
-        const exact = new Collector();
-        const fits = createFramer(spec(f), wire.length, exact.sink);
-        for (const read of splitAt(wire, split.cuts, split.byteByByte)) expect(fits.push(0, read)).toBe(PushResult.OK);
-        expect(exact.hexOf(0)).toEqual([hex(expectedFrame(f, payload))]);
+  it.each(FORMAT_ROWS)(
+    '%s: a frame of exactly maxFrameBytes passes, split anywhere; one byte less of limit refuses it as soon as the header is complete',
+    (_name, f) => {
+      fc.assert(
+        fc.property(fc.integer({ min: 0, max: maxPayload(f, 300) }), splits, (payloadLength, split) => {
+          const payload = new Uint8Array(payloadLength).map((_, i) => i * 7);
+          const wire = referenceFrame(f, payload);
+          const exact = new Collector();
+          const fits = createFramer(spec(f), wire.length, exact.sink);
+          for (const read of splitAt(wire, split.cuts, split.byteByByte)) expect(fits.push(0, read)).toBe(PushResult.OK);
+          expect(exact.hexOf(0)).toEqual([hex(expectedFrame(f, payload))]);
 
-        // One byte over the limit: the header alone, in reads cut anywhere,
-        // is refused on the read that completes it; the payload never comes.
-        const over = new Collector();
-        const tooSmall = createFramer(spec(f), wire.length - 1, over.sink);
-        const headerReads = splitAt(wire.subarray(0, f.lengthBytes), split.cuts, split.byteByByte);
-        headerReads.forEach((read, i) => {
-          expect(tooSmall.push(0, read)).toBe(i === headerReads.length - 1 ? PushResult.FRAME_TOO_LARGE : PushResult.OK);
-        });
-        expect(over.count()).toBe(0);
-        expect(tooSmall.partialBytes(0)).toBe(0);
-      }),
-      { numRuns: 60 },
-    );
-  });
+          // One byte over the limit: the header alone, in reads cut anywhere,
+          // is refused on the read that completes it; the payload never comes.
+          const over = new Collector();
+          const tooSmall = createFramer(spec(f), wire.length - 1, over.sink);
+          const headerReads = splitAt(wire.subarray(0, f.lengthBytes), split.cuts, split.byteByByte);
+          headerReads.forEach((read, i) => {
+            expect(tooSmall.push(0, read)).toBe(i === headerReads.length - 1 ? PushResult.FRAME_TOO_LARGE : PushResult.OK);
+          });
+          expect(over.count()).toBe(0);
+          expect(tooSmall.partialBytes(0)).toBe(0);
+        }),
+        { numRuns: 60 },
+      );
+    },
+  );
 
   it('frames before an oversize one in the same read are delivered; nothing after it', () => {
     for (const f of FORMATS) {
@@ -423,13 +430,33 @@ describe('length-prefix framing: maxFrameBytes counts the whole frame on the wir
 
     // [what, format, header bytes]
     const huge: Array<[string, Format, number[]]> = [
-      ['2^32 - 1 (+ 4) in a 4-byte big-endian header', { lengthBytes: 4, littleEndian: false, lengthIncludesHeader: false, keepHeader: true }, [0xff, 0xff, 0xff, 0xff]],
-      ['2^32 - 1 in a 4-byte little-endian header counting itself', { lengthBytes: 4, littleEndian: true, lengthIncludesHeader: true, keepHeader: false }, [0xff, 0xff, 0xff, 0xff]],
+      [
+        '2^32 - 1 (+ 4) in a 4-byte big-endian header',
+        { lengthBytes: 4, littleEndian: false, lengthIncludesHeader: false, keepHeader: true },
+        [0xff, 0xff, 0xff, 0xff],
+      ],
+      [
+        '2^32 - 1 in a 4-byte little-endian header counting itself',
+        { lengthBytes: 4, littleEndian: true, lengthIncludesHeader: true, keepHeader: false },
+        [0xff, 0xff, 0xff, 0xff],
+      ],
       ['2^32 in an 8-byte big-endian header', { lengthBytes: 8, littleEndian: false, lengthIncludesHeader: false, keepHeader: true }, [0, 0, 0, 1, 0, 0, 0, 0]],
-      ['2^60 in an 8-byte big-endian header', { lengthBytes: 8, littleEndian: false, lengthIncludesHeader: false, keepHeader: true }, [0x10, 0, 0, 0, 0, 0, 0, 0]],
-      ['2^60 in an 8-byte little-endian header counting itself', { lengthBytes: 8, littleEndian: true, lengthIncludesHeader: true, keepHeader: false }, [0, 0, 0, 0, 0, 0, 0, 0x10]],
+      [
+        '2^60 in an 8-byte big-endian header',
+        { lengthBytes: 8, littleEndian: false, lengthIncludesHeader: false, keepHeader: true },
+        [0x10, 0, 0, 0, 0, 0, 0, 0],
+      ],
+      [
+        '2^60 in an 8-byte little-endian header counting itself',
+        { lengthBytes: 8, littleEndian: true, lengthIncludesHeader: true, keepHeader: false },
+        [0, 0, 0, 0, 0, 0, 0, 0x10],
+      ],
       ['2^64 - 1 in an 8-byte header', { lengthBytes: 8, littleEndian: false, lengthIncludesHeader: false, keepHeader: true }, Array(8).fill(0xff)],
-      ['2^53 + 1 in an 8-byte header (inexact as a double)', { lengthBytes: 8, littleEndian: false, lengthIncludesHeader: false, keepHeader: true }, [0, 0x20, 0, 0, 0, 0, 0, 1]],
+      [
+        '2^53 + 1 in an 8-byte header (inexact as a double)',
+        { lengthBytes: 8, littleEndian: false, lengthIncludesHeader: false, keepHeader: true },
+        [0, 0x20, 0, 0, 0, 0, 0, 1],
+      ],
     ];
 
     it.each(huge)('%s: FRAME_TOO_LARGE on the read that completes the header, whole or byte by byte', (_what, f, header) => {
@@ -501,30 +528,43 @@ describe('length-prefix framing: maxFrameBytes counts the whole frame on the wir
   describe('a refused slot yields nothing more until reset()', () => {
     // [cause, format, limit, bytes that break the rule, expected result]
     const causes: Array<[string, Format, number, Uint8Array, PushResult]> = [
-      ['FRAME_TOO_LARGE', { lengthBytes: 2, littleEndian: false, lengthIncludesHeader: false, keepHeader: true }, 8, Uint8Array.of(0, 7), PushResult.FRAME_TOO_LARGE],
+      [
+        'FRAME_TOO_LARGE',
+        { lengthBytes: 2, littleEndian: false, lengthIncludesHeader: false, keepHeader: true },
+        8,
+        Uint8Array.of(0, 7),
+        PushResult.FRAME_TOO_LARGE,
+      ],
       ['BAD_HEADER', { lengthBytes: 2, littleEndian: false, lengthIncludesHeader: true, keepHeader: true }, 8, Uint8Array.of(0, 1), PushResult.BAD_HEADER],
     ];
 
-    it.each(causes)('after %s: valid frames on the same slot are not delivered, partialBytes is 0; other slots carry on; reset() makes the slot new', (_cause, f, limit, breaking, result) => {
-      fc.assert(
-        fc.property(fc.array(fc.uint8Array({ maxLength: limit - 2, size: 'max' }), { minLength: 1, maxLength: 6, size: 'max' }), splits, (messages, split) => {
-          const collector = new Collector();
-          const framer = createFramer(spec(f), limit, collector.sink);
-          const valid = concat(messages.map((m) => encodeLengthPrefixed(f, m)));
-          expect(framer.push(1, breaking)).toBe(result);
-          for (const read of splitAt(valid, split.cuts, split.byteByByte)) {
-            expect(framer.push(1, read), 'a refused slot refuses every later read').not.toBe(PushResult.OK);
-            expect(framer.push(2, read)).toBe(PushResult.OK);
-            expect(framer.partialBytes(1)).toBe(0);
-          }
-          expect(collector.of(1)).toEqual([]);
-          expect(collector.hexOf(2)).toEqual(messages.map((m) => hex(expectedFrame(f, m))));
-          framer.reset(1);
-          for (const read of splitAt(valid, split.cuts, split.byteByByte)) expect(framer.push(1, read)).toBe(PushResult.OK);
-          expect(collector.hexOf(1)).toEqual(collector.hexOf(2));
-        }),
-        { numRuns: 100 },
-      );
-    });
+    it.each(causes)(
+      'after %s: valid frames on the same slot are not delivered, partialBytes is 0; other slots carry on; reset() makes the slot new',
+      (_cause, f, limit, breaking, result) => {
+        fc.assert(
+          fc.property(
+            fc.array(fc.uint8Array({ maxLength: limit - 2, size: 'max' }), { minLength: 1, maxLength: 6, size: 'max' }),
+            splits,
+            (messages, split) => {
+              const collector = new Collector();
+              const framer = createFramer(spec(f), limit, collector.sink);
+              const valid = concat(messages.map((m) => encodeLengthPrefixed(f, m)));
+              expect(framer.push(1, breaking)).toBe(result);
+              for (const read of splitAt(valid, split.cuts, split.byteByByte)) {
+                expect(framer.push(1, read), 'a refused slot refuses every later read').not.toBe(PushResult.OK);
+                expect(framer.push(2, read)).toBe(PushResult.OK);
+                expect(framer.partialBytes(1)).toBe(0);
+              }
+              expect(collector.of(1)).toEqual([]);
+              expect(collector.hexOf(2)).toEqual(messages.map((m) => hex(expectedFrame(f, m))));
+              framer.reset(1);
+              for (const read of splitAt(valid, split.cuts, split.byteByByte)) expect(framer.push(1, read)).toBe(PushResult.OK);
+              expect(collector.hexOf(1)).toEqual(collector.hexOf(2));
+            },
+          ),
+          { numRuns: 100 },
+        );
+      },
+    );
   });
 });

@@ -235,20 +235,22 @@ describe('resolveOptions rejects invalid options', () => {
     ['maxFrameBytes: over what a small event ring holds', { eventRingBytes: 4096, maxFrameBytes: 2033 }, 'maxFrameBytes', ['from 1 to 2032']],
     ['maxFrameBytes: the default 1 MiB with a ring too small for it', { eventRingBytes: 2 * MiB, maxFrameBytes: MiB }, 'maxFrameBytes', []],
 
-    ...(['eventRingBytes', 'commandRingBytes'] as const).flatMap((name): Array<[string, unknown, string, string[]]> => [
-      [`${name}: not a power of two`, { [name]: 3 * 4096 }, name, [`a power of two from ${MIN_RING_BYTES} to ${MAX_RING_BYTES}`]],
-      [`${name}: one more than a power of two`, { [name]: MiB + 1 }, name, ['power of two']],
-      [`${name}: one less than a power of two`, { [name]: MiB - 1 }, name, ['power of two']],
-      [`${name}: a power of two below the minimum`, { [name]: MIN_RING_BYTES / 2 }, name, []],
-      [`${name}: a power of two above the maximum`, { [name]: MAX_RING_BYTES * 2 }, name, []],
-      [`${name}: 2 ** 32, which 32-bit bit tricks read as 0`, { [name]: 2 ** 32 }, name, []],
-      [`${name}: 2 ** 32 + 4096`, { [name]: 2 ** 32 + 4096 }, name, []],
-      [`${name}: 0`, { [name]: 0 }, name, []],
-      [`${name}: negative`, { [name]: -4096 }, name, []],
-      [`${name}: a float`, { [name]: 4096.5 }, name, []],
-      [`${name}: a string`, { [name]: '4096' }, name, []],
-      [`${name}: NaN`, { [name]: NaN }, name, []],
-    ]),
+    ...(['eventRingBytes', 'commandRingBytes'] as const).flatMap(
+      (name): Array<[string, unknown, string, string[]]> => [
+        [`${name}: not a power of two`, { [name]: 3 * 4096 }, name, [`a power of two from ${MIN_RING_BYTES} to ${MAX_RING_BYTES}`]],
+        [`${name}: one more than a power of two`, { [name]: MiB + 1 }, name, ['power of two']],
+        [`${name}: one less than a power of two`, { [name]: MiB - 1 }, name, ['power of two']],
+        [`${name}: a power of two below the minimum`, { [name]: MIN_RING_BYTES / 2 }, name, []],
+        [`${name}: a power of two above the maximum`, { [name]: MAX_RING_BYTES * 2 }, name, []],
+        [`${name}: 2 ** 32, which 32-bit bit tricks read as 0`, { [name]: 2 ** 32 }, name, []],
+        [`${name}: 2 ** 32 + 4096`, { [name]: 2 ** 32 + 4096 }, name, []],
+        [`${name}: 0`, { [name]: 0 }, name, []],
+        [`${name}: negative`, { [name]: -4096 }, name, []],
+        [`${name}: a float`, { [name]: 4096.5 }, name, []],
+        [`${name}: a string`, { [name]: '4096' }, name, []],
+        [`${name}: NaN`, { [name]: NaN }, name, []],
+      ],
+    ),
 
     ['maxConnectionsPerWorker: 0', { maxConnectionsPerWorker: 0 }, 'maxConnectionsPerWorker', [`from 1 to ${2 ** 21}`]],
     ['maxConnectionsPerWorker: more than the 21-bit slot field', { maxConnectionsPerWorker: 2 ** 21 + 1 }, 'maxConnectionsPerWorker', []],
@@ -419,11 +421,15 @@ describe('resolveOptions over whole ranges (property tests)', () => {
   it('any key that is not an option is rejected with ERR_FLAMINGO_UNKNOWN_OPTION naming it', () => {
     const known = new Set(ALL_OPTIONS);
     fc.assert(
-      fc.property(fc.string().filter((k) => !known.has(k)), fc.anything(), (key, value) => {
-        const input: Record<string, unknown> = {};
-        Object.defineProperty(input, key, { value, enumerable: true, configurable: true, writable: true });
-        expectRejected(input, 'ERR_FLAMINGO_UNKNOWN_OPTION', key);
-      }),
+      fc.property(
+        fc.string().filter((k) => !known.has(k)),
+        fc.anything(),
+        (key, value) => {
+          const input: Record<string, unknown> = {};
+          Object.defineProperty(input, key, { value, enumerable: true, configurable: true, writable: true });
+          expectRejected(input, 'ERR_FLAMINGO_UNKNOWN_OPTION', key);
+        },
+      ),
       { numRuns: RUNS },
     );
   });
@@ -451,7 +457,8 @@ describe('length-prefix framing options', () => {
   });
   it('lengthBytes defaults to 4', () => expect(resolveOptions(LP).framing).toMatchObject({ lengthBytes: 4 }));
   it('littleEndian defaults to false (big-endian)', () => expect(resolveOptions(LP).framing).toMatchObject({ littleEndian: false }));
-  it('lengthIncludesHeader defaults to false (the length counts the payload)', () => expect(resolveOptions(LP).framing).toMatchObject({ lengthIncludesHeader: false }));
+  it('lengthIncludesHeader defaults to false (the length counts the payload)', () =>
+    expect(resolveOptions(LP).framing).toMatchObject({ lengthIncludesHeader: false }));
   it('keepHeader defaults to true', () => expect(resolveOptions(LP).framing).toMatchObject({ keepHeader: true }));
   it('maxFrameBytes defaults to 1 MiB with length-prefix framing too', () => expect(resolveOptions(LP).maxFrameBytes).toBe(MiB));
 
@@ -469,7 +476,9 @@ describe('length-prefix framing options', () => {
   it('lengthBytes: any value but 1, 2, 4 or 8 is refused naming it and the accepted values', () => {
     fc.assert(
       fc.property(
-        fc.oneof(fc.integer({ min: -(2 ** 40), max: 2 ** 40 }), fc.double(), fc.anything()).filter((v) => v !== undefined && ![1, 2, 4, 8].includes(v as number)),
+        fc
+          .oneof(fc.integer({ min: -(2 ** 40), max: 2 ** 40 }), fc.double(), fc.anything())
+          .filter((v) => v !== undefined && ![1, 2, 4, 8].includes(v as number)),
         (lengthBytes) => {
           expectRejected({ ...LP, lengthBytes }, INVALID, 'lengthBytes', ['1, 2, 4 or 8']);
         },
@@ -484,12 +493,15 @@ describe('length-prefix framing options', () => {
     expectRejected({ ...LP, lengthBytes: null }, INVALID, 'lengthBytes', ['1, 2, 4 or 8']);
   });
 
-  it.each([1, 2, 4, 8])('maxFrameBytes below lengthBytes %i is refused naming maxFrameBytes (no frame could fit its header); equal to it is accepted', (lengthBytes) => {
-    expect(resolveOptions({ ...LP, lengthBytes, maxFrameBytes: lengthBytes }).maxFrameBytes).toBe(lengthBytes);
-    for (let maxFrameBytes = 0; maxFrameBytes < lengthBytes; maxFrameBytes++) {
-      expectRejected({ ...LP, lengthBytes, maxFrameBytes }, INVALID, 'maxFrameBytes', [`from ${lengthBytes} to ${2 * MiB - 16}`]);
-    }
-  });
+  it.each([1, 2, 4, 8])(
+    'maxFrameBytes below lengthBytes %i is refused naming maxFrameBytes (no frame could fit its header); equal to it is accepted',
+    (lengthBytes) => {
+      expect(resolveOptions({ ...LP, lengthBytes, maxFrameBytes: lengthBytes }).maxFrameBytes).toBe(lengthBytes);
+      for (let maxFrameBytes = 0; maxFrameBytes < lengthBytes; maxFrameBytes++) {
+        expectRejected({ ...LP, lengthBytes, maxFrameBytes }, INVALID, 'maxFrameBytes', [`from ${lengthBytes} to ${2 * MiB - 16}`]);
+      }
+    },
+  );
 
   it('maxFrameBytes below the default 4-byte header is refused', () => {
     expectRejected({ ...LP, maxFrameBytes: 3 }, INVALID, 'maxFrameBytes', ['from 4']);
@@ -523,7 +535,15 @@ describe('length-prefix framing options', () => {
 
   it('framing-specific options set to undefined are ignored with any framing', () => {
     for (const framing of ['raw', 'delimiter', 'length-prefix'] as const) {
-      const input = { framing, lengthBytes: undefined, littleEndian: undefined, lengthIncludesHeader: undefined, keepHeader: undefined, delimiter: undefined, keepDelimiter: undefined };
+      const input = {
+        framing,
+        lengthBytes: undefined,
+        littleEndian: undefined,
+        lengthIncludesHeader: undefined,
+        keepHeader: undefined,
+        delimiter: undefined,
+        keepDelimiter: undefined,
+      };
       expect(resolveOptions(input).framing.kind).toBe(framing);
     }
   });
@@ -585,7 +605,17 @@ describe('timeout, limit and socket options', () => {
     ['slowConsumer close', { slowConsumer: 'close' }, { slowConsumer: 'close' }],
     [
       'all of them at once, with length-prefix framing',
-      { framing: 'length-prefix', lengthBytes: 2, keepAliveMs: 5000, ipv6Only: true, idleTimeoutMs: 60_000, frameTimeoutMs: 5000, maxConnections: 10, maxBufferedBytes: 4096, slowConsumer: 'drop' },
+      {
+        framing: 'length-prefix',
+        lengthBytes: 2,
+        keepAliveMs: 5000,
+        ipv6Only: true,
+        idleTimeoutMs: 60_000,
+        frameTimeoutMs: 5000,
+        maxConnections: 10,
+        maxBufferedBytes: 4096,
+        slowConsumer: 'drop',
+      },
       { keepAliveMs: 5000, ipv6Only: true, idleTimeoutMs: 60_000, frameTimeoutMs: 5000, maxConnections: 10, maxBufferedBytes: 4096, slowConsumer: 'drop' },
     ],
   ];
@@ -624,9 +654,12 @@ describe('timeout, limit and socket options', () => {
     );
     // Values of other types are refused too, whatever they look like.
     fc.assert(
-      fc.property(fc.anything().filter((v) => v !== undefined && typeof v !== 'number'), (value) => {
-        expectRejected({ [name]: value }, INVALID, name, [`from ${min} to ${max}`]);
-      }),
+      fc.property(
+        fc.anything().filter((v) => v !== undefined && typeof v !== 'number'),
+        (value) => {
+          expectRejected({ [name]: value }, INVALID, name, [`from ${min} to ${max}`]);
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -635,18 +668,24 @@ describe('timeout, limit and socket options', () => {
     expect(resolveOptions({ [name]: true })[name]).toBe(true);
     expect(resolveOptions({ [name]: false })[name]).toBe(false);
     fc.assert(
-      fc.property(fc.anything().filter((v) => v !== undefined && typeof v !== 'boolean'), (value) => {
-        expectRejected({ [name]: value }, INVALID, name, ['true or false']);
-      }),
+      fc.property(
+        fc.anything().filter((v) => v !== undefined && typeof v !== 'boolean'),
+        (value) => {
+          expectRejected({ [name]: value }, INVALID, name, ['true or false']);
+        },
+      ),
       { numRuns: 200 },
     );
   });
 
   it('slowConsumer: "close" and "drop" are accepted; any other value is refused naming both', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.anything()).filter((v) => v !== undefined && v !== 'close' && v !== 'drop'), (value) => {
-        expectRejected({ slowConsumer: value }, INVALID, 'slowConsumer', ['"close"', '"drop"']);
-      }),
+      fc.property(
+        fc.oneof(fc.string(), fc.anything()).filter((v) => v !== undefined && v !== 'close' && v !== 'drop'),
+        (value) => {
+          expectRejected({ slowConsumer: value }, INVALID, 'slowConsumer', ['"close"', '"drop"']);
+        },
+      ),
       { numRuns: RUNS },
     );
   });
@@ -704,7 +743,18 @@ describe('timeout, limit and socket options', () => {
   });
 
   it('misspelt names of the new options are unknown options, named in the error', () => {
-    for (const key of ['idleTimeout', 'idleTimeoutMS', 'frameTimeout', 'keepAlive', 'ipv6only', 'maxConnection', 'maxBufferBytes', 'slowConsumers', 'lengthFieldBytes', 'headerBytes']) {
+    for (const key of [
+      'idleTimeout',
+      'idleTimeoutMS',
+      'frameTimeout',
+      'keepAlive',
+      'ipv6only',
+      'maxConnection',
+      'maxBufferBytes',
+      'slowConsumers',
+      'lengthFieldBytes',
+      'headerBytes',
+    ]) {
       expectRejected({ [key]: 1 }, 'ERR_FLAMINGO_UNKNOWN_OPTION', key);
     }
   });

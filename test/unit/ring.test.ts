@@ -21,13 +21,7 @@ import {
   ringCanariesIntact,
 } from '../../src/shared/ring.ts';
 import { RecordSequence, type RingDirection } from '../helpers/ring-sequence.ts';
-import {
-  type ConsumerData,
-  type ConsumerResult,
-  PROGRESS_WORDS,
-  type ProducerData,
-  type ProducerResult,
-} from '../helpers/ring-threads.ts';
+import { type ConsumerData, type ConsumerResult, PROGRESS_WORDS, type ProducerData, type ProducerResult } from '../helpers/ring-threads.ts';
 
 const BASE_SEED = process.env.RING_SEED === undefined ? 0x2013_f1a3 : Number(process.env.RING_SEED);
 /** Longest single wait on either side; a real lost wake-up shows up as one that runs out. */

@@ -75,8 +75,22 @@ describe('the stats descriptor list', () => {
     expect(totals.closed['worker-exit']).toBe(2 * (1000 + StatField.WORKER_EXIT_CLOSES));
     expect(Object.keys(totals).sort()).toEqual(
       [
-        'connections', 'opened', 'rejected', 'closed', 'bytesIn', 'bytesOut', 'framesIn', 'sends', 'staleSends',
-        'droppedSends', 'pausedReads', 'truncatedFrames', 'abandonedBytes', 'acceptErrors', 'closing', 'workerRestarts',
+        'connections',
+        'opened',
+        'rejected',
+        'closed',
+        'bytesIn',
+        'bytesOut',
+        'framesIn',
+        'sends',
+        'staleSends',
+        'droppedSends',
+        'pausedReads',
+        'truncatedFrames',
+        'abandonedBytes',
+        'acceptErrors',
+        'closing',
+        'workerRestarts',
       ].sort(),
     );
   });
@@ -87,7 +101,10 @@ describe('the stats descriptor list', () => {
     expect(rows.slice(0, 2)).toEqual(['| metric | type |', '|---|---|']);
     expect(rows.length).toBe(2 + METRIC_NAMES.length);
     for (const name of METRIC_NAMES) {
-      expect(rows.some((row) => row.startsWith(`| \`flamingo_${name}\``) && row.endsWith(`| ${EXPOSED[name]} |`)), name).toBe(true);
+      expect(
+        rows.some((row) => row.startsWith(`| \`flamingo_${name}\``) && row.endsWith(`| ${EXPOSED[name]} |`)),
+        name,
+      ).toBe(true);
     }
     expect(rows).toContain('| `flamingo_connections_closed_total` (also `reason`) | counter |');
     expect(rows).toContain('| `flamingo_workers` (no label) | gauge |');
@@ -97,7 +114,11 @@ describe('the stats descriptor list', () => {
   it('renders the per-worker fields with their meanings and the totals they go to', () => {
     const rows = renderStatsFields().trimEnd().split('\n');
     expect(rows.length).toBe(2 + 1 + STATS.length);
-    for (const stat of STATS) expect(rows.some((row) => row.startsWith(`| \`${stat.key}\``) && row.includes(stat.help)), stat.key).toBe(true);
+    for (const stat of STATS)
+      expect(
+        rows.some((row) => row.startsWith(`| \`${stat.key}\``) && row.includes(stat.help)),
+        stat.key,
+      ).toBe(true);
     expect(rows).toContain('| `restarts` | Times the I/O worker was replaced after its thread died. | `workerRestarts` |');
   });
 });

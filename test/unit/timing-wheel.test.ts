@@ -222,7 +222,10 @@ describe('TimingWheel on a fake clock: the rules, exactly', () => {
       clock.t += 100;
       wheel.advance();
     }
-    expect(expired.map((e) => [e.slot, e.why])).toEqual([[0, Expiry.FRAME], [1, Expiry.IDLE]]);
+    expect(expired.map((e) => [e.slot, e.why])).toEqual([
+      [0, Expiry.FRAME],
+      [1, Expiry.IDLE],
+    ]);
   });
 
   it('idle timeout 0: a slot with no partial frame is never scheduled, however long it waits', () => {
@@ -326,7 +329,8 @@ describe('TimingWheel on a fake clock: the rules, exactly', () => {
               if (!(idle > 0 && t - stampedAt[slot]! >= idle)) failures.push(`slot ${slot} IDLE after ${t - stampedAt[slot]!} ms of ${idle}`);
             } else if (why === Expiry.FRAME) {
               const since = partialAt[slot];
-              if (!(frame > 0 && since !== undefined && t - since >= frame)) failures.push(`slot ${slot} FRAME after ${since === undefined ? 'no partial' : t - since} ms of ${frame}`);
+              if (!(frame > 0 && since !== undefined && t - since >= frame))
+                failures.push(`slot ${slot} FRAME after ${since === undefined ? 'no partial' : t - since} ms of ${frame}`);
             } else failures.push(`slot ${slot} unknown reason ${why}`);
             live[slot] = false;
             expiredNow.push(slot);
@@ -342,9 +346,11 @@ describe('TimingWheel on a fake clock: the rules, exactly', () => {
             // Nothing is overdue: every live slot past its window has expired.
             for (let slot = 0; slot < SLOTS; slot++) {
               if (!live[slot]) continue;
-              if (idle > 0 && clock.t - stampedAt[slot]! > idle + 3 * tick) failures.push(`slot ${slot} idle ${clock.t - stampedAt[slot]!} ms, not expired (T ${idle}, tick ${tick})`);
+              if (idle > 0 && clock.t - stampedAt[slot]! > idle + 3 * tick)
+                failures.push(`slot ${slot} idle ${clock.t - stampedAt[slot]!} ms, not expired (T ${idle}, tick ${tick})`);
               const since = partialAt[slot];
-              if (frame > 0 && since !== undefined && clock.t - since > frame + 3 * tick) failures.push(`slot ${slot} mid-frame ${clock.t - since} ms, not expired (T ${frame}, tick ${tick})`);
+              if (frame > 0 && since !== undefined && clock.t - since > frame + 3 * tick)
+                failures.push(`slot ${slot} mid-frame ${clock.t - since} ms, not expired (T ${frame}, tick ${tick})`);
             }
           };
           /** The interval keeps up: a stamp is at most one tick behind the clock. */

@@ -40,4 +40,3 @@ export interface Framer {
   /** Bytes buffered for `slot`'s incomplete frame. */
   partialBytes(slot: number): number;
 }
-
