@@ -17,7 +17,7 @@ interface Example {
 
 /** Starts examples/<file> on a free loopback port and waits for its `listening on HOST:PORT` first line. */
 async function start(file: string, args: string[] = []): Promise<Example> {
-  const script = fileURLToPath(new URL(`../examples/${file}`, import.meta.url));
+  const script = fileURLToPath(new URL(`../../examples/${file}`, import.meta.url));
   const child = spawn(process.execPath, [script, '--port', '0', '--host', '127.0.0.1', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
