@@ -31,9 +31,9 @@ export class Dispatcher {
     this.#sink = sink;
     this.#tracker = tracker;
     this.#rings = new RingConsumer(bell, eventRings, {
-      handle: (reader) => this.#dispatch(reader),
+      handle: this.#dispatch,
       onError: (error) => sink.failed(error),
-      saturated: () => sink.isSaturated(),
+      saturated: sink.isSaturated.bind(sink),
     });
   }
 
@@ -55,7 +55,7 @@ export class Dispatcher {
     return this.#rings.drain(budget);
   }
 
-  #dispatch(reader: RingReader): void {
+  readonly #dispatch = (reader: RingReader): void => {
     const sink = this.#sink;
     switch (reader.kind) {
       case RecordKind.OPEN:
@@ -73,5 +73,5 @@ export class Dispatcher {
         this.#tracker.workerExited(reader.aux, sink.close);
         break;
     }
-  }
+  };
 }

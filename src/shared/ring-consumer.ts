@@ -105,12 +105,16 @@ export class RingConsumer {
   /** Drains up to `budget` records from each ring, in ring order; returns how many were handled. */
   drain(budget = Infinity): number {
     let total = 0;
-    for (let ring = 0; ring < this.#readers.length; ring++) {
-      const reader = this.#readers[ring]!;
+    // Locals, not private fields, on the per-record path.
+    const handle = this.#handle;
+    const saturated = this.#saturated;
+    const readers = this.#readers;
+    for (let ring = 0; ring < readers.length; ring++) {
+      const reader = readers[ring]!;
       let count = 0;
-      while (count < budget && !this.#saturated() && reader.peek()) {
+      while (count < budget && !saturated() && reader.peek()) {
         try {
-          this.#handle(reader, ring);
+          handle(reader, ring);
         } catch (error) {
           this.#onError(error);
         }
