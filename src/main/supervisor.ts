@@ -46,6 +46,8 @@ export interface WorkerHandle {
    * the word may hold a dead worker's count: stats() reads it as 0.
    */
   running: boolean;
+  /** Rejects once the thread has exited (never resolves): a call racing it cannot wait on a dead worker. */
+  exited: Promise<never>;
   released: boolean;
 }
 
@@ -111,7 +113,14 @@ export class Supervisor {
   }
 
   async #listen(worker: WorkerHandle, port: number): Promise<number> {
-    const bound = await worker.api.listen(port);
+    // A worker that dies before it answers would leave the call pending for ever.
+    const died = worker.exited.catch((error: unknown) => {
+      const why = error instanceof Error ? error.message : String(error);
+      throw new Error(`I/O worker ${worker.init.index} died before it listened: ${why}`, { cause: error });
+    });
+    // Once listen() has answered, a later exit is the recovery's business, not this call's.
+    died.catch(() => {});
+    const bound = await Promise.race([worker.api.listen(port), died]);
     // It has zeroed OPEN_NOW by now (it does so before answering any call).
     worker.running = worker.alive;
     return bound;
@@ -167,6 +176,12 @@ export class Supervisor {
   #spawn(init: WorkerInit): WorkerHandle {
     const thread = new Worker(workerUrl, { workerData: init, name: `flamingo-io-${init.index}` });
     const previous = this.workers[init.index];
+    let markExited!: (error: unknown) => void;
+    const exited = new Promise<never>((_, reject) => {
+      markExited = reject;
+    });
+    // Only calls racing it observe it.
+    exited.catch(() => {});
     const handle: WorkerHandle = {
       thread,
       api: wrap<WorkerApi>(nodeEndpoint(thread as never)),
@@ -176,6 +191,7 @@ export class Supervisor {
       quickDeaths: previous?.quickDeaths ?? 0,
       alive: true,
       running: false,
+      exited,
       released: false,
     };
     let failure: unknown;
@@ -185,8 +201,10 @@ export class Supervisor {
     thread.once('exit', (code) => {
       handle.alive = false;
       handle.running = false;
+      const error = failure ?? new Error(`I/O worker ${init.index} exited with code ${code}`);
+      markExited(error);
       if (this.#stopping) return;
-      void this.#recover(handle, failure ?? new Error(`I/O worker ${init.index} exited with code ${code}`));
+      void this.#recover(handle, error);
     });
     this.workers[init.index] = handle;
     return handle;

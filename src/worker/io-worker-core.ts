@@ -101,6 +101,13 @@ export class IoWorker implements WorkerApi {
   }
 
   listen(port: number): Promise<number> {
+    if (this.#faultHooks && process.env.FLAMINGO_FAULT_ON_LISTEN === String(this.#index)) {
+      // Test-only: die before listening, as a worker that fails at start would.
+      setImmediate(() => {
+        throw new Error(`fault injected into I/O worker ${this.#index} at listen`);
+      });
+      return new Promise(() => {});
+    }
     return this.#acceptor.listen(port);
   }
 
