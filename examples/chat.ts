@@ -10,7 +10,7 @@
 // for a free port). SIGINT or SIGTERM tells everyone, then shuts down
 // gracefully.
 
-import { startExample } from './start.ts';
+import { startExample, stopOnSignal } from './start.ts';
 
 /** Longest line a client may send; a longer one closes it with 'frame-too-large'. */
 const MAX_LINE_BYTES = 4096;
@@ -26,7 +26,8 @@ const { server } = await startExample(9003, {
 
 /** Who is in the room: id -> nickname (the id itself until one is chosen). */
 const members = new Map<number, string>();
-let stopping = false;
+// Queued before shutdown begins, so shutdown delivers it before closing each connection.
+const stopper = stopOnSignal(server, { before: () => broadcast('* the server is shutting down') });
 
 /** Sends one line to every member except `except`: one copy per I/O worker, not per client. */
 function broadcast(line: string, except?: number): void {
@@ -70,20 +71,8 @@ server.on('close', (id, reason) => {
   if (name === undefined) return;
   console.log(`leave ${id}: ${reason} (${members.size} in the room)`);
   // During shutdown sends are refused (they return false): don't bother.
-  if (!stopping) broadcast(`* ${name} left (${reason})`);
+  if (!stopper.stopping) broadcast(`* ${name} left (${reason})`);
 });
 
 console.log(`listening on ${server.options.host}:${server.port}`);
 console.log(`${server.workerCount} I/O workers, lines up to ${MAX_LINE_BYTES} bytes`);
-
-async function stop(signal: string): Promise<void> {
-  if (stopping) return;
-  // Queued before shutdown begins, so shutdown delivers it before closing each connection.
-  broadcast('* the server is shutting down');
-  stopping = true;
-  console.log(`${signal}: shutting down`);
-  const report = await server.shutdown({ drainMs: 5000 });
-  console.log(`stopped (${report.abandonedBytes} bytes abandoned)`);
-}
-process.once('SIGINT', () => void stop('SIGINT'));
-process.once('SIGTERM', () => void stop('SIGTERM'));

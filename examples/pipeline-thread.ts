@@ -9,7 +9,7 @@
 // free port). SIGINT or SIGTERM shuts down gracefully.
 
 import { Worker } from 'node:worker_threads';
-import { startExample } from './start.ts';
+import { startExample, stopOnSignal } from './start.ts';
 
 const { server } = await startExample(9002, {
   // Nobody drains the events on this thread: the pipeline thread does.
@@ -35,15 +35,10 @@ thread.once('error', (error) => {
 console.log(`listening on ${server.options.host}:${server.port}`);
 console.log(`${server.workerCount} I/O workers, events consumed by a blocking pipeline thread`);
 
-let stopping = false;
-async function stop(why: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  console.log(`${why}: shutting down`);
-  const report = await server.shutdown({ drainMs: 5000 });
-  // The pipeline's next() returns null once shutdown has ended the stream, so the thread's loop ends.
-  await threadExited;
-  console.log(`stopped (${report.abandonedBytes} bytes abandoned)`);
-}
-process.once('SIGINT', () => void stop('SIGINT'));
-process.once('SIGTERM', () => void stop('SIGTERM'));
+const { stop } = stopOnSignal(server, {
+  after: async (report) => {
+    // The pipeline's next() returns null once shutdown has ended the stream, so the thread's loop ends.
+    await threadExited;
+    return `stopped (${report.abandonedBytes} bytes abandoned)`;
+  },
+});

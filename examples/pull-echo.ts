@@ -7,7 +7,7 @@
 // The first line it prints is `listening on HOST:PORT` (use --port 0 for a
 // free port). SIGINT or SIGTERM shuts down gracefully.
 
-import { startExample } from './start.ts';
+import { startExample, stopOnSignal } from './start.ts';
 
 const { server, flags: values } = await startExample(9001, {}, { loops: { type: 'string', default: '4' } });
 
@@ -49,17 +49,12 @@ const eventLoops = Promise.all([openLoop(), closeLoop()]);
 console.log(`listening on ${server.options.host}:${server.port}`);
 console.log(`${server.workerCount} I/O workers, ${loops} data loops`);
 
-let stopping = false;
-async function stop(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  console.log(`${signal}: shutting down`);
-  const report = await server.shutdown({ drainMs: 5000 });
-  // The pulls resolve null now, so every loop has ended or is about to.
-  const echoed = await echoLoops;
-  await eventLoops;
-  const total = echoed.reduce((sum, n) => sum + n, 0);
-  console.log(`stopped: ${total} frames echoed, ${report.abandonedBytes} bytes abandoned`);
-}
-process.once('SIGINT', () => void stop('SIGINT'));
-process.once('SIGTERM', () => void stop('SIGTERM'));
+stopOnSignal(server, {
+  after: async (report) => {
+    // The pulls resolve null now, so every loop has ended or is about to.
+    const echoed = await echoLoops;
+    await eventLoops;
+    const total = echoed.reduce((sum, n) => sum + n, 0);
+    return `stopped: ${total} frames echoed, ${report.abandonedBytes} bytes abandoned`;
+  },
+});

@@ -36,3 +36,39 @@ export async function startExample<F extends Flags>(
     process.exit(2);
   }
 }
+
+export interface Stopper {
+  /** Shuts down once, however often it is called (a signal, or the example itself). */
+  stop(why: string): Promise<void>;
+  /** True from the moment shutdown begins. */
+  readonly stopping: boolean;
+}
+
+/**
+ * Shuts `server` down gracefully on SIGINT or SIGTERM. `before` runs while
+ * sends are still accepted (what it sends is delivered before each
+ * connection closes); `after` gets shutdown's report and returns the last
+ * line to print.
+ */
+export function stopOnSignal(
+  server: Server,
+  hooks: { before?: () => void; after?: (report: { abandonedBytes: number }) => Promise<string> | string } = {},
+): Stopper {
+  let stopping = false;
+  const stopper: Stopper = {
+    get stopping() {
+      return stopping;
+    },
+    async stop(why: string): Promise<void> {
+      if (stopping) return;
+      hooks.before?.();
+      stopping = true;
+      console.log(`${why}: shutting down`);
+      const report = await server.shutdown({ drainMs: 5000 });
+      console.log(hooks.after ? await hooks.after(report) : `stopped (${report.abandonedBytes} bytes abandoned)`);
+    },
+  };
+  process.once('SIGINT', () => void stopper.stop('SIGINT'));
+  process.once('SIGTERM', () => void stopper.stop('SIGTERM'));
+  return stopper;
+}
