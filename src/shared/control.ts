@@ -78,7 +78,8 @@ export interface AcceptErrors {
    * Failed attempts to accept: a check that found no file descriptor free
    * (EMFILE: the process's limit; ENFILE: the system's), an error the
    * listener reported, a listener that could not be reopened. Each is
-   * followed by a pause in accepting of about 100 ms.
+   * followed by a pause in accepting of about 100 ms. The stats word
+   * ACCEPT_ERRORS of this worker index, so it runs on across restarts.
    */
   count: number;
   /** The code of the last one ('EMFILE', 'ENFILE', ...), or null. */

@@ -75,7 +75,6 @@ export class Acceptor {
   #port = 0;
   #probeTimer: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
-  #errors = 0;
   #lastCode: string | null = null;
 
   constructor(parts: AcceptorParts) {
@@ -88,7 +87,7 @@ export class Acceptor {
   }
 
   get errors(): AcceptErrors {
-    return { count: this.#errors, lastCode: this.#lastCode, listening: this.#state === State.LISTENING };
+    return { count: this.#stats[StatField.ACCEPT_ERRORS]!, lastCode: this.#lastCode, listening: this.#state === State.LISTENING };
   }
 
   /** Starts listening; resolves with the bound port. A failure here (EADDRINUSE, say) rejects and is not retried. */
@@ -197,7 +196,6 @@ export class Acceptor {
   }
 
   #countError(): void {
-    this.#errors++;
     this.#stats[StatField.ACCEPT_ERRORS]!++;
   }
 
