@@ -12,7 +12,7 @@ import { encodeLengthPrefixed } from '../shared/framing/length-prefix.ts';
 import { type ResolvedOptions, type ServerOptions, resolveOptions } from '../shared/options.ts';
 import { ringUsed } from '../shared/ring.ts';
 import { readStats, sumTotals } from '../shared/stats.ts';
-import { CommandSender, type CommandTarget } from './command-sender.ts';
+import { CommandSender, type CommandTarget, type SenderLimits } from './command-sender.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { EventDelivery } from './event-delivery.ts';
 import { Lifecycle, LifecycleState, createLifecycleStorage } from './lifecycle.ts';
@@ -48,7 +48,8 @@ export class Server extends EventEmitter<ServerEvents> {
   #externalTaken = false;
   #shutdown: Promise<ShutdownReport> | undefined;
   #metrics: HttpServer | undefined;
-  #state: 'starting' | 'running' | 'closing' | 'closed' = 'starting';
+  /** Set once start has finished; closing and closed are the lifecycle's states. */
+  #started = false;
 
   /** Starts a server and resolves once every I/O worker listens (the same as listen()). */
   static async listen(options?: ServerOptions): Promise<Server> {
@@ -114,7 +115,7 @@ export class Server extends EventEmitter<ServerEvents> {
       await supervisor.terminateAll();
       throw error;
     }
-    this.#state = 'running';
+    this.#started = true;
   }
 
   /**
@@ -176,7 +177,7 @@ export class Server extends EventEmitter<ServerEvents> {
    * Each handle gets its own command ring to every worker.
    */
   async pipelineHandle({ consume = false }: { consume?: boolean } = {}): Promise<PipelineHandle> {
-    if (this.#state !== 'running') throw new FlamingoError('ERR_FLAMINGO_SERVER_CLOSED', 'the server is not running');
+    if (!this.#started || this.#lifecycle.state !== LifecycleState.RUNNING) throw new FlamingoError('ERR_FLAMINGO_SERVER_CLOSED', 'the server is not running');
     if (consume) {
       if (this.options.consumer !== 'external') {
         throw new FlamingoError('ERR_FLAMINGO_CONSUMER', 'pipelineHandle({ consume: true }) needs the server option consumer: "external"');
@@ -266,7 +267,6 @@ export class Server extends EventEmitter<ServerEvents> {
   }
 
   async #runShutdown(drainMs: number): Promise<ShutdownReport> {
-    this.#state = 'closing';
     // From here every sender refuses new commands; those already accepted are delivered.
     this.#lifecycle.set(LifecycleState.CLOSING);
     await this.#supervisor.stopAccepting();
@@ -287,7 +287,6 @@ export class Server extends EventEmitter<ServerEvents> {
       metrics.closeAllConnections();
       await new Promise((resolve) => metrics.close(resolve));
     }
-    this.#state = 'closed';
     return { abandonedBytes: reports.reduce((total, r) => total + r.abandonedBytes, 0) };
   }
 
@@ -302,15 +301,13 @@ export class Server extends EventEmitter<ServerEvents> {
     return parts;
   }
 
-  #senderLimits(): { node: number; maxMessageBytes: number; lifecycle: SharedArrayBuffer } {
+  #senderLimits(): SenderLimits {
     return { node: this.options.node, maxMessageBytes: this.options.maxBufferedBytes, lifecycle: this.#lifecycle.storage };
   }
 
+  /** The sender exists from start on; once the server has shut down, it refuses commands itself (see lifecycle.ts). */
   #commands(): CommandSender {
-    if (this.#state === 'closed' || this.#sender === undefined) {
-      throw new FlamingoError('ERR_FLAMINGO_SERVER_CLOSED', 'the server has shut down; no command can be sent');
-    }
-    return this.#sender;
+    return this.#sender!;
   }
 
   #pullKind(kind: PullKind): Promise<unknown> {
