@@ -3,13 +3,13 @@
 // these too, though its socket may still be flushing.
 
 import type { ConnectionInfo, IdPage } from '../shared/control.ts';
-import { type ConnectionTable, SlotFlag } from './connection-table.ts';
+import type { ConnectionTable } from './connection-table.ts';
 
 /** Details of the open connection with this slot and generation, or null. */
 export function connectionInfo(table: ConnectionTable, worker: number, slot: number, generation: number): ConnectionInfo | null {
   if (!Number.isInteger(slot) || slot < 0 || slot >= table.highWater || table.generation(slot) !== generation) return null;
-  const socket = table.sockets[slot];
-  if (socket === undefined || (table.flags[slot]! & SlotFlag.REPORTED) !== 0) return null;
+  if (!table.isOpen(slot)) return null;
+  const socket = table.sockets[slot]!;
   return {
     id: table.ids[slot]!,
     worker,
@@ -29,7 +29,7 @@ export function listIds(table: ConnectionTable, cursor: number, limit: number): 
   const ids: number[] = [];
   let slot = Math.max(0, Math.floor(cursor));
   for (; slot < table.highWater && ids.length < limit; slot++) {
-    if (table.sockets[slot] !== undefined && (table.flags[slot]! & SlotFlag.REPORTED) === 0) ids.push(table.ids[slot]!);
+    if (table.isOpen(slot)) ids.push(table.ids[slot]!);
   }
   return { ids, next: slot < table.highWater ? slot : null };
 }

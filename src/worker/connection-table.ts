@@ -103,6 +103,11 @@ export class ConnectionTable {
     return this.sockets[slot];
   }
 
+  /** True while the slot's connection is open as the consumer sees it: its close event is not written yet. */
+  isOpen(slot: number): boolean {
+    return this.sockets[slot] !== undefined && (this.flags[slot]! & SlotFlag.REPORTED) === 0;
+  }
+
   /** The socket of the connection `generation` names while it exists, closing or not. */
   current(slot: number, generation: number): Socket | undefined {
     if (slot >= this.#fresh || this.states[slot] !== generation) return undefined;

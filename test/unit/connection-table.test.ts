@@ -50,6 +50,10 @@ describe('ConnectionTable', () => {
     table.flags[slot]! |= SlotFlag.CLOSING;
     expect(table.live(slot, generation)).toBeUndefined();
     expect(table.current(slot, generation)).toBe(socket);
+    // Open for queries until its close event is written, while the socket still flushes.
+    expect(table.isOpen(slot)).toBe(true);
+    table.flags[slot]! |= SlotFlag.REPORTED;
+    expect(table.isOpen(slot)).toBe(false);
     table.release(slot);
     expect(table.current(slot, generation)).toBeUndefined();
   });
