@@ -12,7 +12,7 @@ import { FlamingoError, listen, type ServerOptions } from '../src/main/index.ts'
 import { OPTIONS, type OptionDescriptor, type OptionName, shownDefault } from '../src/shared/options.ts';
 
 /** The demo echoes on the main thread, so the event consumer is not a flag. */
-const NOT_FLAGS: ReadonlySet<OptionName> = new Set(['consumer']);
+const NOT_FLAGS: ReadonlySet<OptionName> = new Set(['consumer', 'cluster']);
 
 /** The demo listens on a known port unless told otherwise, so a client knows where to connect. */
 const DEFAULT_PORT = '9000';
@@ -52,6 +52,10 @@ function placeholder(option: OptionDescriptor): string {
       return 'ADDRESS';
     case 'delimiter':
       return 'TEXT';
+    case 'node':
+      return 'N|auto';
+    case 'cluster':
+      return 'URL';
   }
 }
 
@@ -113,6 +117,10 @@ function flagValue(flag: string, option: OptionDescriptor, text: string): unknow
       return text;
     case 'delimiter':
       return unescapeFlag(text);
+    case 'node':
+      return text === 'auto' ? text : integerFlag(flag, text);
+    case 'cluster':
+      return { redis: text };
   }
 }
 

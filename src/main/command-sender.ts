@@ -171,6 +171,16 @@ export class CommandSender {
     return idWorker(id);
   }
 
+  /** True (and counted) when a command must be refused because shutdown has begun; throws once the server has shut down. */
+  refuses(): boolean {
+    return this.#refusing();
+  }
+
+  /** Throws ERR_FLAMINGO_PAYLOAD_TOO_LARGE for a message no socket of this server could take. */
+  checkSize(length: number, call: string): void {
+    this.#checkSize(length, call);
+  }
+
   /** During shutdown a command is refused (false, counted); after it, it throws. */
   #refusing(): boolean {
     const state = this.#lifecycle.state;

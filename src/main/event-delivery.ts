@@ -68,7 +68,11 @@ export class EventDelivery implements EventSink {
     }
   }
 
+  /** Told of every close first, before any listener or pull (topics leave it here). */
+  closed: (id: number) => void = () => {};
+
   readonly close = (id: number, code: number, flags = 0): void => {
+    this.closed(id);
     const reason = closeReasonName(code);
     const awaitsRelease = (flags & CloseFlag.AWAITS_RELEASE) !== 0;
     if (!this.#listening[PullKind.CLOSE]) {
@@ -100,8 +104,8 @@ export class EventDelivery implements EventSink {
     process.nextTick(rethrow, error);
   }
 
-  /** Emits an event that is not a record ('drain', 'workerExit') with the same guard. */
-  emitSafely<K extends 'drain' | 'workerExit'>(event: K, ...args: ServerEvents[K]): void {
+  /** Emits an event that is not a record ('drain', 'workerExit', the routing events) with the same guard. */
+  emitSafely<K extends 'drain' | 'workerExit' | 'nodeUp' | 'nodeDown' | 'routeError'>(event: K, ...args: ServerEvents[K]): void {
     try {
       (this.#emitter.emit as (event: K, ...args: ServerEvents[K]) => boolean)(event, ...args);
     } catch (error) {

@@ -42,6 +42,11 @@ export class OpenTracker {
     if (slots !== undefined && slots[slot] === id) slots[slot] = 0;
   }
 
+  /** True while `id`'s open was delivered and its close was not. */
+  isOpen(id: number): boolean {
+    return this.#slots[idWorker(id)]?.[idSlot(id)] === id;
+  }
+
   /** Calls `close` for every id of `worker` still open, and forgets them. */
   workerExited(worker: number, close: (id: number, code: number) => void): number {
     const slots = this.#slots[worker];

@@ -4,6 +4,7 @@
 
 import type { CloseReason } from '../shared/records.ts';
 import type { StatTotals, WorkerStats } from '../shared/stats.ts';
+import type { RoutingStats } from './cluster/routing-stats.ts';
 import type { OpenInfo } from './decode.ts';
 
 export interface ServerEvents {
@@ -14,6 +15,16 @@ export interface ServerEvents {
   error: [error: unknown];
   /** An I/O worker's thread died; its connections closed with 'worker-exit' and a replacement is starting. */
   workerExit: [worker: number, error: unknown];
+  /** A node's lease appeared (a node started, or came back). */
+  nodeUp: [node: number];
+  /** A node's lease lapsed: it is gone, and sends to its ids are counted undeliverable; drop its ids from your stores. */
+  nodeDown: [node: number];
+  /**
+   * Routing through Redis failed (Redis unreachable, the lease taken by
+   * another process). The server serves on and recovers by itself; the
+   * state is in stats().routing. Without a listener, a process warning.
+   */
+  routeError: [error: Error];
   newListener: [event: string | symbol, listener: unknown];
   removeListener: [event: string | symbol, listener: unknown];
 }
@@ -29,6 +40,8 @@ export interface ServerStats extends StatTotals {
   unconsumedEvents: number;
   /** send, sendMany and close calls refused (returned false) because shutdown had begun. */
   refusedSends: number;
+  /** Routing between nodes and topics (see RoutingStats). */
+  routing: RoutingStats;
   workers: WorkerStats[];
 }
 

@@ -19,6 +19,9 @@ import { Lifecycle, LifecycleState, createLifecycleStorage } from './lifecycle.t
 import { boundPort, serveMetrics } from './metrics.ts';
 import { OpenTracker } from './open-tracker.ts';
 import { Supervisor } from './supervisor.ts';
+import { type ClusterParts, Router } from './cluster/router.ts';
+import { NodeLease, generationBaseFromClock } from './cluster/lease.ts';
+import { RedisLink } from './cluster/redis-link.ts';
 import type { PipelineHandle } from './pipeline.ts';
 import { type CloseEvent, type DataEvent, type OpenEvent, PullKind, PullQueues } from './pull-queues.ts';
 import type { ServerEvents, ServerStats, ShutdownOptions } from './server-types.ts';
@@ -45,6 +48,9 @@ export class Server extends EventEmitter<ServerEvents> {
   readonly #delivery: EventDelivery;
   #sender: CommandSender | undefined;
   #dispatcher: Dispatcher | undefined;
+  #tracker: OpenTracker | undefined;
+  readonly #router: Router;
+  readonly #generationBase: number;
   #externalTaken = false;
   #shutdown: Promise<ShutdownReport> | undefined;
   #metrics: HttpServer | undefined;
@@ -53,17 +59,63 @@ export class Server extends EventEmitter<ServerEvents> {
 
   /** Starts a server and resolves once every I/O worker listens (the same as listen()). */
   static async listen(options?: ServerOptions): Promise<Server> {
-    const server = new Server(resolveOptions(options));
+    let resolved = resolveOptions(options);
+    const cluster = resolved.cluster;
+    if (cluster === null) {
+      const server = new Server(resolved, null, generationBaseFromClock());
+      await server.#start();
+      return server;
+    }
+    // The node number (leased with 'auto') goes into every id, so it is settled before any worker starts.
+    let server: Server | undefined;
+    const link = await RedisLink.connect(cluster, {
+      message: (channel, message) => {
+        if (server !== undefined) server.#router.received(channel, message);
+      },
+      reconnected: () => {
+        if (server !== undefined) server.#router.reconnected();
+      },
+      problem: (error) => {
+        if (server !== undefined) server.#routeError(error);
+      },
+    });
+    try {
+      const lease = await NodeLease.take(link, cluster.prefix, cluster.leaseMs, cluster.autoNode ? 'auto' : resolved.node);
+      resolved = { ...resolved, node: lease.node };
+      server = new Server(resolved, { options: cluster, link, lease }, lease.generationBase);
+    } catch (error) {
+      await link.close();
+      throw error;
+    }
     await server.#start();
     return server;
   }
 
-  private constructor(options: ResolvedOptions) {
+  private constructor(options: ResolvedOptions, cluster: ClusterParts | null, generationBase: number) {
     super();
     this.options = options;
+    this.#generationBase = generationBase;
     this.#delivery = new EventDelivery(this, this.#pull, (id) => this.#sender?.release(id));
     this.#supervisor = new Supervisor(options, this.#consumerBell, (index, error) => this.#delivery.emitSafely('workerExit', index, error));
     supervisorOf.set(this, this.#supervisor);
+    this.#router = new Router(
+      {
+        node: options.node,
+        workers: options.workers,
+        sender: () => this.#commands(),
+        isOpen: options.consumer === 'main' ? (id) => this.#tracker?.isOpen(id) === true : null,
+        slotStates: () => this.#supervisor.workers.map((w) => new Uint32Array(w.init.slotStates)),
+        emit: (event, node) => this.#delivery.emitSafely(event, node),
+        problem: (error) => this.#routeError(error),
+      },
+      cluster,
+    );
+    this.#delivery.closed = (id) => this.#router.connectionClosed(id);
+  }
+
+  /** This server's node number: the one leased at start with node 'auto'. */
+  get node(): number {
+    return this.options.node;
   }
 
   /** The metrics endpoint's port, or -1 when metricsPort is off. */
@@ -83,7 +135,7 @@ export class Server extends EventEmitter<ServerEvents> {
   async #start(): Promise<void> {
     const o = this.options;
     const supervisor = this.#supervisor;
-    const started = supervisor.start();
+    const started = supervisor.start(this.#generationBase);
     const workers = supervisor.workers;
     const sender = new CommandSender(
       workers.map((w) => ({ ring: w.init.commandRings[0]!, workerBell: w.init.commandBell })),
@@ -98,6 +150,7 @@ export class Server extends EventEmitter<ServerEvents> {
         o.maxConnectionsPerWorker,
         workers.map((w) => w.stats),
       );
+      this.#tracker = tracker;
       this.#dispatcher = new Dispatcher(
         workers.map((w) => w.init.eventRing),
         this.#consumerBell,
@@ -109,10 +162,12 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     try {
       await started;
+      await this.#router.start();
       if (o.metricsPort >= 0) this.#metrics = await serveMetrics(this, o.metricsHost, o.metricsPort);
     } catch (error) {
       this.#dispatcher?.stop();
       await supervisor.terminateAll();
+      await this.#router.stop();
       throw error;
     }
     this.#started = true;
@@ -126,12 +181,55 @@ export class Server extends EventEmitter<ServerEvents> {
    * maxBufferedBytes throws ERR_FLAMINGO_PAYLOAD_TOO_LARGE.
    */
   send(id: number, data: Uint8Array | string): boolean {
-    return this.#commands().send(id, data);
+    const sender = this.#commands();
+    if (this.#router.isRemote(id)) return this.#router.send(id, data);
+    return sender.send(id, data);
   }
 
-  /** Sends one payload to many connections: one copy per worker, not per connection. */
+  /**
+   * Sends one payload to many connections: one copy per worker, not per
+   * connection; with `cluster`, ids of other nodes too, one message per node.
+   */
   sendMany(ids: ArrayLike<number>, data: Uint8Array | string): boolean {
-    return this.#commands().sendMany(ids, data);
+    const sender = this.#commands();
+    if (this.options.cluster !== null) return this.#router.sendMany(ids, data);
+    return sender.sendMany(ids, data);
+  }
+
+  /**
+   * Subscribes connection `id` to `topic` (a string of 1 to 256 UTF-8
+   * bytes). With `cluster`, `id` may be any node's: the request goes to its
+   * node. Resolves true once this node listens for the topic (for its own
+   * id) or the request is on its way (another node's); false when this
+   * node's `id` is not open. A connection leaves its topics when it closes.
+   */
+  subscribe(id: number, topic: string): Promise<boolean> {
+    this.#commands();
+    return this.#router.subscribe(id, topic);
+  }
+
+  /** Ends a subscription; resolves false when this node's `id` had none to `topic`. */
+  unsubscribe(id: number, topic: string): Promise<boolean> {
+    this.#commands();
+    return this.#router.unsubscribe(id, topic);
+  }
+
+  /**
+   * Sends `data` as is (frame it with frame() when the framing needs it) to
+   * every subscriber of `topic`, on every node: this node's through
+   * sendMany at once, the other nodes' through Redis, batched per turn.
+   * False: this node's share is buffered (wait for 'drain'), or refused
+   * during shutdown.
+   */
+  publish(topic: string, data: Uint8Array | string): boolean {
+    this.#commands();
+    return this.#router.publish(topic, data);
+  }
+
+  /** The node numbers alive (holding a lease), this one included, sorted; [node] without `cluster`. */
+  nodes(): number[] {
+    const nodes = this.#router.nodes();
+    return nodes.length === 0 ? [this.options.node] : nodes;
   }
 
   /**
@@ -152,7 +250,9 @@ export class Server extends EventEmitter<ServerEvents> {
 
   /** Closes connection `id` after what was sent to it is flushed; its close event says 'local'. */
   close(id: number): boolean {
-    return this.#commands().closeConnection(id);
+    const sender = this.#commands();
+    if (this.#router.isRemote(id)) return this.#router.close(id);
+    return sender.closeConnection(id);
   }
 
   /** The next open event, for pull loops; null once the server has shut down and every open was handed out. */
@@ -249,6 +349,7 @@ export class Server extends EventEmitter<ServerEvents> {
       ...sumTotals(workers),
       unconsumedEvents: this.#pull.unconsumed,
       refusedSends: this.#lifecycle.refused,
+      routing: this.#router.stats(),
       workers,
     };
   }
@@ -271,6 +372,7 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#lifecycle.set(LifecycleState.CLOSING);
     await this.#supervisor.stopAccepting();
     const sender = this.#sender!;
+    this.#router.flush();
     sender.publish();
     if (sender.queuedCommands > 0) await new Promise<void>((resolve) => this.once('drain', () => resolve()));
     const reports = await this.#supervisor.shutdown(drainMs);
@@ -281,6 +383,7 @@ export class Server extends EventEmitter<ServerEvents> {
     this.#consumerBell.end();
     this.#lifecycle.set(LifecycleState.CLOSED);
     await this.#supervisor.terminateAll();
+    await this.#router.stop();
     const metrics = this.#metrics;
     if (metrics !== undefined) {
       // Scrapers keep connections alive; close() alone would wait for them.
@@ -288,6 +391,11 @@ export class Server extends EventEmitter<ServerEvents> {
       await new Promise((resolve) => metrics.close(resolve));
     }
     return { abandonedBytes: reports.reduce((total, r) => total + r.abandonedBytes, 0) };
+  }
+
+  #routeError(error: Error): void {
+    if (this.listenerCount('routeError') > 0) this.#delivery.emitSafely('routeError', error);
+    else process.emitWarning(error.message, { code: (error as FlamingoError).code ?? 'ERR_FLAMINGO_CLUSTER' });
   }
 
   #routeQuery(id: number): IdParts {

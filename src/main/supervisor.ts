@@ -71,7 +71,8 @@ export class Supervisor {
     this.#onExit = onExit;
   }
 
-  async start(): Promise<void> {
+  /** `generationBase`: where every slot's generations start in this run (see cluster/lease.ts). */
+  async start(generationBase = 0): Promise<void> {
     const o = this.#options;
     // The workers are spawned at once (the server wires its rings to them
     // before start resolves); they bind only when told to listen.
@@ -83,7 +84,7 @@ export class Supervisor {
         consumerBell: this.#consumerBell.storage,
         commandBell: createDoorbellStorage(),
         commandRings: [createRingStorage(o.commandRingBytes)],
-        slotStates: createSlotStatesStorage(o.maxConnectionsPerWorker),
+        slotStates: createSlotStatesStorage(o.maxConnectionsPerWorker, generationBase),
         stats: createStatsStorage(),
         admission: this.#admissionStorage,
         faultHooks: process.env.FLAMINGO_FAULT_HOOKS === '1',

@@ -41,8 +41,11 @@ export interface WorkerInit {
   admission: SharedArrayBuffer;
 }
 
-export function createSlotStatesStorage(slots: number): SharedArrayBuffer {
-  return new SharedArrayBuffer(slots * Uint32Array.BYTES_PER_ELEMENT);
+/** `base`: the generation every slot counts up from in this run (so a new run never repeats an earlier run's ids). */
+export function createSlotStatesStorage(slots: number, base = 0): SharedArrayBuffer {
+  const storage = new SharedArrayBuffer(slots * Uint32Array.BYTES_PER_ELEMENT);
+  if (base !== 0) new Uint32Array(storage).fill(base);
+  return storage;
 }
 
 export interface ShutdownReport {

@@ -15,7 +15,10 @@ export type FlamingoErrorCode =
   | 'ERR_FLAMINGO_NODE_VERSION'
   | 'ERR_FLAMINGO_LISTEN'
   | 'ERR_FLAMINGO_CONSUMER'
-  | 'ERR_FLAMINGO_METRICS';
+  | 'ERR_FLAMINGO_METRICS'
+  | 'ERR_FLAMINGO_CLUSTER'
+  | 'ERR_FLAMINGO_LEASE_LOST'
+  | 'ERR_FLAMINGO_INVALID_TOPIC';
 
 export class FlamingoError extends Error {
   readonly code: FlamingoErrorCode;

@@ -7,8 +7,9 @@
 // a type.
 
 import { availableParallelism } from 'node:os';
+import type { ClusterOptions } from './cluster-options.ts';
 import type { FramingSpec } from './framing/index.ts';
-import { MAX_NODES, MAX_SLOTS, MAX_WORKERS } from './id.ts';
+import { MAX_SLOTS, MAX_WORKERS } from './id.ts';
 import type { ResolvedOptions, ServerOptions } from './option-types.ts';
 import { maxRecordPayload } from './ring.ts';
 
@@ -49,6 +50,10 @@ export type OptionDescriptor = OptionText &
     | { readonly kind: 'host'; readonly default: string }
     /** A string (its UTF-8 bytes) or Uint8Array of 1 to maxBytes bytes, resolved to a Uint8Array copy. */
     | { readonly kind: 'delimiter'; readonly maxBytes: number; readonly default: string }
+    /** A node number from 0 to MAX_NODES - 1, or 'auto' (leased from Redis; needs `cluster`). */
+    | { readonly kind: 'node'; readonly default: number }
+    /** The cluster option, an object of its own (cluster-options.ts); null when absent. */
+    | { readonly kind: 'cluster'; readonly default: null }
   );
 
 const MiB = 1024 * 1024;
@@ -197,7 +202,19 @@ export const OPTIONS = [
     shownDefault: '4 MiB',
     meaning: 'each (producer thread, worker) command ring (power of two)',
   },
-  { name: 'node', kind: 'integer', min: 0, max: MAX_NODES - 1, default: 0, meaning: 'node number (0 to 255) written into every id' },
+  {
+    name: 'node',
+    kind: 'node',
+    default: 0,
+    meaning: "node number (0 to 255) written into every id; `'auto'` leases a free one from Redis (needs `cluster`)",
+  },
+  {
+    name: 'cluster',
+    kind: 'cluster',
+    default: null,
+    shownDefault: 'off',
+    meaning: 'route ids and topics between nodes through Redis: `{ redis, prefix, leaseMs, routeBufferBytes }` (see [Past one process](#past-one-process))',
+  },
   {
     name: 'metricsPort',
     kind: 'integer',
@@ -247,7 +264,11 @@ type GivenType<D> = D extends { kind: 'integer' | 'ringBytes' }
         ? string
         : D extends { kind: 'delimiter' }
           ? string | Uint8Array
-          : never;
+          : D extends { kind: 'node' }
+            ? number | 'auto'
+            : D extends { kind: 'cluster' }
+              ? ClusterOptions
+              : never;
 type TableTypes = { [D in Descriptor as D['name']]: GivenType<D> };
 type NamesOf<D> = D extends { name: infer N } ? N : never;
 type KeysDiffer<A, B> = Exclude<A, B> | Exclude<B, A>;

@@ -4,6 +4,7 @@
 // workers as is). option-table.ts checks at compile time that both agree
 // with the one table of options.
 
+import type { ClusterOptions, ResolvedCluster } from './cluster-options.ts';
 import type { FramingSpec } from './framing/index.ts';
 
 export interface ServerOptions {
@@ -37,8 +38,14 @@ export interface ServerOptions {
   commandRingBytes?: number;
   /** Connection slots per worker; a connection over it is closed at once and counted as rejected. Default 1,048,576. */
   maxConnectionsPerWorker?: number;
-  /** Node number written into every id, for routing across machines. Default 0. */
-  node?: number;
+  /**
+   * Node number written into every id, for routing across processes and
+   * machines; 'auto' leases a free one from Redis at start (needs
+   * `cluster`), renewed while the server runs and freed at shutdown. Default 0.
+   */
+  node?: number | 'auto';
+  /** Route ids and topics between nodes through Redis (see ClusterOptions). Default: off, one process, no Redis. */
+  cluster?: ClusterOptions;
   /** Disable Nagle on accepted sockets. Default true. */
   noDelay?: boolean;
   /** TCP keep-alive initial delay in ms on accepted sockets; 0 = off. Default 0. */
@@ -88,7 +95,9 @@ export interface ResolvedOptions {
   eventRingBytes: number;
   commandRingBytes: number;
   maxConnectionsPerWorker: number;
+  /** The node number; with node 'auto', the leased one once the server has started. */
   node: number;
+  cluster: ResolvedCluster | null;
   noDelay: boolean;
   keepAliveMs: number;
   ipv6Only: boolean;

@@ -6,7 +6,9 @@
 //
 // The table of options is in option-table.ts, their types in option-types.ts.
 
+import { resolveCluster } from './cluster-options.ts';
 import { FlamingoError, invalidOption } from './errors.ts';
+import { MAX_NODES } from './id.ts';
 import type { FramingSpec } from './framing/index.ts';
 import { type Computed, OPTIONS, type OptionDescriptor, RESOLVED_FIRST, type ResolvedFirst } from './option-table.ts';
 import type { ResolvedOptions, ServerOptions } from './option-types.ts';
@@ -41,6 +43,10 @@ export function resolveOptions(input: ServerOptions = {}): ResolvedOptions {
     const value = resolveValue(option, given[option.name], first);
     resolved[option.name] = option.name === 'framing' ? framingSpec(given, value as FramingSpec['kind'], first) : value;
   }
+  const autoNode = resolved.node === 'auto';
+  resolved.cluster = resolveCluster(given.cluster, autoNode);
+  // Until the lease is taken at start; the server then posts the leased number to its workers.
+  if (autoNode) resolved.node = 0;
   // In OPTIONS order, whatever order they were resolved in.
   return Object.fromEntries(UNFRAMED.map((option) => [option.name, resolved[option.name]])) as unknown as ResolvedOptions;
 }
@@ -69,6 +75,13 @@ function resolveValue(option: OptionDescriptor, value: unknown, first: ResolvedF
       return value;
     case 'oneOf':
       if (!(option.allowed as readonly unknown[]).includes(value)) throw invalidOption(name, oneOfText(option.allowed), value);
+      return value;
+    case 'node':
+      if (value !== 'auto' && (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value >= MAX_NODES)) {
+        throw invalidOption(name, `an integer from 0 to ${MAX_NODES - 1}, or "auto"`, value);
+      }
+      return value;
+    case 'cluster':
       return value;
     case 'host':
       if (typeof value !== 'string' || value.length === 0 || value.length > 255) {
