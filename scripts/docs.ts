@@ -10,6 +10,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { renderMetricsTable } from '../src/main/metrics.ts';
 import { renderStatsFields } from '../src/shared/stats.ts';
+import { renderRoutingFields } from '../src/main/cluster/routing-stats.ts';
+import { CLUSTER_OPTIONS } from '../src/shared/cluster-options.ts';
 import { optionsTable } from './options-table.ts';
 import { markers, replaceSection } from './readme-sections.ts';
 
@@ -18,7 +20,15 @@ const SECTIONS = [
   { name: 'options', where: 'around the table under "## Options"', render: optionsTable },
   { name: 'stats', where: 'where "## Status and metrics" lists the stats() fields', render: () => renderStatsFields().trimEnd() },
   { name: 'metrics', where: 'around the Prometheus metric table', render: () => renderMetricsTable().trimEnd() },
+  { name: 'cluster-options', where: "around the table of the cluster option's keys", render: clusterOptionsTable },
+  { name: 'routing-stats', where: 'where "## Past one process" lists the stats().routing fields', render: () => renderRoutingFields().trimEnd() },
 ] as const;
+
+function clusterOptionsTable(): string {
+  const rows = ['| `cluster.` | default | meaning |', '|---|---|---|'];
+  for (const option of CLUSTER_OPTIONS) rows.push(`| \`${option.name}\` | ${option.shownDefault} | ${option.meaning} |`);
+  return rows.join('\n');
+}
 
 const path = process.argv[2] ?? fileURLToPath(new URL('../README.md', import.meta.url));
 let text = readFileSync(path, 'utf8');

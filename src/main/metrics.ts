@@ -11,6 +11,7 @@ import { FlamingoError } from '../shared/errors.ts';
 import { CLOSE_REASONS } from '../shared/records.ts';
 import { STATS, type StatDescriptor, statValue } from '../shared/stats.ts';
 import type { ServerStats, StatsSource } from './server-types.ts';
+import { ROUTING_STATS } from './cluster/routing-stats.ts';
 
 type PromClient = typeof import('prom-client');
 type Registry = import('prom-client').Registry;
@@ -28,8 +29,16 @@ const DEFAULT_PREFIX = 'flamingo_';
 /** The one server-wide metric; every per-worker metric comes from a STATS entry. */
 const WORKERS = { metric: 'workers', help: 'I/O worker threads.', type: 'gauge' } as const;
 
+/** Routing's own figures beyond its counters: the node number and whether its lease is held. */
+const NODE = { metric: 'node', help: "This server's node number.", type: 'gauge' } as const;
+const LEASE = {
+  metric: 'lease_held',
+  help: "1 while this node holds its node number's lease in Redis; 0 when lost or without cluster.",
+  type: 'gauge',
+} as const;
+
 /** The metric names registerMetrics() adds, without the prefix. */
-export const METRIC_NAMES = [...STATS.map((stat) => stat.metric), WORKERS.metric];
+export const METRIC_NAMES = [...STATS.map((stat) => stat.metric), WORKERS.metric, ...ROUTING_STATS.map((stat) => stat.metric), NODE.metric, LEASE.metric];
 
 function labelNames(stat: StatDescriptor): string[] {
   return stat.field !== 'event ring' && stat.byReason ? ['worker', 'reason'] : ['worker'];
@@ -47,6 +56,7 @@ export function renderMetricsTable(prefix = DEFAULT_PREFIX): string {
     rows.push(`| \`${prefix}${stat.metric}\`${note} | ${stat.type} |`);
   }
   rows.push(`| \`${prefix}${WORKERS.metric}\` (no label) | ${WORKERS.type} |`);
+  for (const stat of [...ROUTING_STATS, NODE, LEASE]) rows.push(`| \`${prefix}${stat.metric}\` (no label) | ${stat.type} |`);
   return `${rows.join('\n')}\n`;
 }
 
@@ -93,6 +103,34 @@ export async function registerMetrics(server: StatsSource, registry?: Registry, 
     registers: [target],
     collect() {
       this.set(read().workers.length);
+    },
+  });
+  for (const stat of ROUTING_STATS) {
+    const Metric = stat.type === 'counter' ? prom.Counter : prom.Gauge;
+    new Metric({
+      name: prefix + stat.metric,
+      help: stat.help,
+      registers: [target],
+      collect(this: import('prom-client').Gauge | import('prom-client').Counter) {
+        this.reset();
+        this.inc(read().routing[stat.field]);
+      },
+    });
+  }
+  new prom.Gauge({
+    name: prefix + NODE.metric,
+    help: NODE.help,
+    registers: [target],
+    collect() {
+      this.set(read().routing.node);
+    },
+  });
+  new prom.Gauge({
+    name: prefix + LEASE.metric,
+    help: LEASE.help,
+    registers: [target],
+    collect() {
+      this.set(read().routing.lease === 'held' ? 1 : 0);
     },
   });
   return target;

@@ -27,6 +27,20 @@ const EXPOSED: Record<string, 'counter' | 'gauge'> = {
   event_loop_utilization: 'gauge',
   worker_restarts_total: 'counter',
   workers: 'gauge',
+  routed_out_total: 'counter',
+  routed_out_bytes_total: 'counter',
+  routed_in_total: 'counter',
+  routed_in_bytes_total: 'counter',
+  publishes_total: 'counter',
+  publishes_in_total: 'counter',
+  topics: 'gauge',
+  topic_subscriptions: 'gauge',
+  route_undeliverable_total: 'counter',
+  route_dropped_total: 'counter',
+  route_invalid_total: 'counter',
+  redis_reconnects_total: 'counter',
+  node: 'gauge',
+  lease_held: 'gauge',
 };
 
 /** A stats block whose every word holds a distinct value, so a misread field shows. */

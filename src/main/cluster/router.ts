@@ -263,6 +263,7 @@ export class Router {
     } else if (channel.startsWith(this.#topicPrefix) && header.kind === MessageKind.TOPIC_BATCH) {
       // This node delivered its own publishes when they were made.
       if (header.from === this.#node) return;
+      this.#stats.routedInBytes += message.length;
       const members = this.#topics.members(channel.slice(this.#topicPrefix.length));
       if (members === undefined) return;
       const { broken } = readTopicBatch(message, (data) => {
@@ -401,6 +402,7 @@ export class Router {
     this.#cluster!.link.publish(topicChannel(this.#cluster!.options.prefix, topic), message, (result) => {
       // A topic nobody else serves reaches no one, and that is no loss.
       if (result === 'dropped') this.#stats.dropped += entries;
+      else this.#stats.routedOutBytes += message.length;
     });
   }
 

@@ -8,11 +8,11 @@ export interface RoutingStats {
   lease: 'none' | 'held' | 'lost';
   /** Commands (send, sendMany, close, subscribe, unsubscribe) for other nodes' ids handed to Redis. */
   routedOut: number;
-  /** Bytes of the messages carrying them, as published. */
+  /** Bytes published for other nodes: the messages carrying those commands, and topic publishes. */
   routedOutBytes: number;
   /** Commands for this node's ids that arrived from other nodes. */
   routedIn: number;
-  /** Bytes of the messages carrying them, as received. */
+  /** Bytes received from other nodes: the messages carrying those commands, and topic publishes. */
   routedInBytes: number;
   /** publish() calls. */
   publishes: number;
@@ -43,9 +43,9 @@ interface RoutingStatDescriptor {
 
 export const ROUTING_STATS: readonly RoutingStatDescriptor[] = [
   { field: 'routedOut', metric: 'routed_out_total', type: 'counter', help: "Commands for other nodes' ids handed to Redis." },
-  { field: 'routedOutBytes', metric: 'routed_out_bytes_total', type: 'counter', help: 'Bytes published to other nodes.' },
+  { field: 'routedOutBytes', metric: 'routed_out_bytes_total', type: 'counter', help: 'Bytes published for other nodes: direct messages and topic publishes.' },
   { field: 'routedIn', metric: 'routed_in_total', type: 'counter', help: "Commands for this node's ids from other nodes." },
-  { field: 'routedInBytes', metric: 'routed_in_bytes_total', type: 'counter', help: 'Bytes received from other nodes.' },
+  { field: 'routedInBytes', metric: 'routed_in_bytes_total', type: 'counter', help: 'Bytes received from other nodes: direct messages and topic publishes.' },
   { field: 'publishes', metric: 'publishes_total', type: 'counter', help: 'publish() calls on this node.' },
   { field: 'publishesIn', metric: 'publishes_in_total', type: 'counter', help: 'Payloads published by other nodes to topics served here.' },
   { field: 'topics', metric: 'topics', type: 'gauge', help: 'Topics with a subscriber on this node.' },
@@ -55,6 +55,16 @@ export const ROUTING_STATS: readonly RoutingStatDescriptor[] = [
   { field: 'invalid', metric: 'route_invalid_total', type: 'counter', help: "Malformed or misaddressed messages on Flamingo's channels." },
   { field: 'redisReconnects', metric: 'redis_reconnects_total', type: 'counter', help: 'Times a Redis connection came back after being lost.' },
 ];
+
+/** The stats().routing fields as the README's list: one line each, `name`: meaning. */
+export function renderRoutingFields(): string {
+  const lines = [
+    "- `node`: this server's node number (the leased one with `node: 'auto'`)",
+    "- `lease`: `'none'` without `cluster`; `'held'` while the node number's lease is this server's; `'lost'` when another process took it (the server serves on and retries)",
+  ];
+  for (const stat of ROUTING_STATS) lines.push(`- \`${stat.field}\` (${stat.type}): ${stat.help.replace(/\.$/, '')}`);
+  return `${lines.join('\n')}\n`;
+}
 
 export function emptyRoutingStats(node: number): RoutingStats {
   return {
