@@ -370,6 +370,7 @@ export class Server extends EventEmitter<ServerEvents> {
   async #runShutdown(drainMs: number): Promise<ShutdownReport> {
     // From here every sender refuses new commands; those already accepted are delivered.
     this.#lifecycle.set(LifecycleState.CLOSING);
+    this.#router.quiesce();
     await this.#supervisor.stopAccepting();
     const sender = this.#sender!;
     this.#router.flush();

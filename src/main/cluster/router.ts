@@ -68,6 +68,7 @@ export class Router {
   #ticking = false;
   #polledOnce = false;
   #stopped = false;
+  #quiet = false;
 
   get #sender(): CommandSender {
     return this.#host.sender();
@@ -140,8 +141,8 @@ export class Router {
       }
     }
     this.#checkSize(bytes.length, 'sendMany');
+    if (this.#sender.refuses()) return false;
     let accepted = local.length === 0 || this.#sender.sendMany(local, bytes);
-    if (byNode.size > 0 && this.#sender.refuses()) return false;
     for (const [node, list] of byNode) {
       const batch = this.#batchFor(node, list.length);
       if (batch === null) {
@@ -249,8 +250,17 @@ export class Router {
     await cluster.link.close();
   }
 
+  /** Shutdown has begun: what arrives from other nodes from now on is dropped (and counted), as local sends are refused. */
+  quiesce(): void {
+    this.#quiet = true;
+  }
+
   /** A message from Redis on one of this node's channels: untrusted, checked entry by entry. */
   readonly received = (channel: string, message: Buffer): void => {
+    if (this.#quiet) {
+      this.#stats.dropped++;
+      return;
+    }
     const header = readHeader(message);
     if ('invalid' in header) {
       this.#stats.invalid++;
