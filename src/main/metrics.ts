@@ -117,22 +117,19 @@ export async function registerMetrics(server: StatsSource, registry?: Registry, 
       },
     });
   }
-  new prom.Gauge({
-    name: prefix + NODE.metric,
-    help: NODE.help,
-    registers: [target],
-    collect() {
-      this.set(read().routing.node);
-    },
-  });
-  new prom.Gauge({
-    name: prefix + LEASE.metric,
-    help: LEASE.help,
-    registers: [target],
-    collect() {
-      this.set(read().routing.lease === 'held' ? 1 : 0);
-    },
-  });
+  for (const [gauge, value] of [
+    [NODE, (stats: ServerStats) => stats.routing.node],
+    [LEASE, (stats: ServerStats) => (stats.routing.lease === 'held' ? 1 : 0)],
+  ] as const) {
+    new prom.Gauge({
+      name: prefix + gauge.metric,
+      help: gauge.help,
+      registers: [target],
+      collect() {
+        this.set(value(read()));
+      },
+    });
+  }
   return target;
 }
 
