@@ -15,8 +15,9 @@
 //   reusePort from joining: the kernel lets it in. So a server that does
 //   not share also holds, for its lifetime, a listener on a Linux abstract
 //   unix socket named after its host and port, and a server that shares
-//   first binds the same name (and closes it at once); if the name is
-//   taken, it refuses the port. An abstract name has no file: it lives
+//   first connects to that name; if something answers, it refuses the
+//   port. (Connecting, not binding: sharers that start at the same moment
+//   must not see each other's check as a holder.) An abstract name has no file: it lives
 //   exactly as long as the socket, so a crashed process leaves no stale
 //   claim. Other platforms have no abstract names: there only the probe runs.
 //
@@ -127,19 +128,26 @@ async function probe(o: ClaimOptions): Promise<void> {
 async function refuseIfHeldExclusively(host: string, port: number): Promise<void> {
   if (!ABSTRACT_NAMES) return;
   for (const holder of coveringHosts(host)) {
-    const listener = net.createServer();
-    try {
-      await listenOn(listener, { path: markerName(holder, port) });
-    } catch (error) {
-      const code = errorCode(error);
-      const why =
-        code === 'EADDRINUSE'
-          ? `${where(holder, port)} is held by a Flamingo server that did not ask to share it (EADDRINUSE); every server on a shared port must set sharePort`
-          : `its marker socket failed (${code})`;
-      throw new FlamingoError('ERR_FLAMINGO_LISTEN', `cannot share ${where(host, port)}: ${why}`, { cause: error });
+    if (await answers(markerName(holder, port))) {
+      throw new FlamingoError(
+        'ERR_FLAMINGO_LISTEN',
+        `cannot share ${where(host, port)}: ${where(holder, port)} is held by a Flamingo server that did not ask to share it; every server on a shared port must set sharePort`,
+      );
     }
-    await new Promise((resolve) => listener.close(resolve));
   }
+}
+
+/** Whether a listener holds the abstract name `path` (it accepts a connection). */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ path });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    // ECONNREFUSED: nobody listens on the name.
+    socket.once('error', () => resolve(false));
+  });
 }
 
 /**
