@@ -11,7 +11,7 @@ import { type IdParts, decodeId } from '../shared/id.ts';
 import { encodeLengthPrefixed } from '../shared/framing/length-prefix.ts';
 import { type ResolvedOptions, type ServerOptions, resolveOptions } from '../shared/options.ts';
 import { ringUsed } from '../shared/ring.ts';
-import { readStats, sumTotals } from '../shared/stats.ts';
+import { StatField, readStats, sumTotals } from '../shared/stats.ts';
 import { CommandSender, type CommandTarget, type SenderLimits } from './command-sender.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { EventDelivery } from './event-delivery.ts';
@@ -104,7 +104,11 @@ export class Server extends EventEmitter<ServerEvents> {
         workers: options.workers,
         sender: () => this.#commands(),
         isOpen: options.consumer === 'main' ? (id) => this.#tracker?.isOpen(id) === true : null,
-        slotStates: () => this.#supervisor.workers.map((w) => new Uint32Array(w.init.slotStates)),
+        // Slots are handed out fresh before any is reused, so no slot past the opens so far has been touched.
+        slotStates: () =>
+          this.#supervisor.workers.map(
+            (w) => new Uint32Array(w.init.slotStates, 0, Math.min(options.maxConnectionsPerWorker, w.stats[StatField.OPENED]! + 64)),
+          ),
         emit: (event, node) => this.#delivery.emitSafely(event, node),
         problem: (error) => this.#routeError(error),
       },

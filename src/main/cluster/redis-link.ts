@@ -6,11 +6,18 @@
 // its slot.
 //
 // What it promises the router:
-// - Publishes leave in the order they were given, and never pile up without
-//   bound: while Redis is away they are held up to `routeBufferBytes`
-//   (counting those in flight), past that refused, and one that was in
-//   flight when the connection broke is reported lost, not resent (Redis
-//   pub/sub is at most once; resending could duplicate or reorder).
+// - Publishes on one channel reach Redis in the order they were given. Each
+//   channel has at most one publish in flight; the next waits for its reply.
+//   A client is free to send two commands by different paths (a Redis
+//   Cluster client redirecting one while the slot map settles), so order on
+//   the wire is not left to it. A channel's publishes are batches of a
+//   whole turn, so waiting costs throughput nothing: what arrives meanwhile
+//   goes into the next batch.
+// - Publishes never pile up without bound: while Redis is slow or away they
+//   are held up to `routeBufferBytes` (counting those in flight), past that
+//   refused, and one in flight when the connection broke is reported lost,
+//   not resent (Redis pub/sub is at most once; resending could duplicate or
+//   reorder).
 // - The wanted channels are subscribed again, by this code, each time the
 //   subscriber connection becomes ready, so a restarted Redis gets every
 //   node and topic subscription back without a process restart.
@@ -31,6 +38,14 @@ interface Pending {
   channel: string;
   message: Buffer;
   done: (result: PublishResult) => void;
+}
+
+/** One channel's publishes, oldest first; the first may be in flight. */
+interface ChannelQueue {
+  readonly channel: string;
+  readonly pending: Pending[];
+  /** The first one's publish, while it is in flight: settled once, by its reply or by the connection closing under it. */
+  flight: { settled: boolean } | null;
 }
 
 export interface LinkHandlers {
@@ -61,9 +76,9 @@ export class RedisLink {
   readonly #bufferBytes: number;
   /** Each wanted channel, with its subscription's acknowledgement once asked for. */
   readonly #wanted = new Map<string, Promise<void>>();
-  readonly #held: Pending[] = [];
-  #heldBytes = 0;
-  #inFlightBytes = 0;
+  /** Channels with publishes waiting or in flight. ioredis forgets commands in flight when a connection breaks (it is told not to resend them) without rejecting them, so this link settles them itself. */
+  readonly #queues = new Map<string, ChannelQueue>();
+  #queuedBytes = 0;
   #commandsReady = false;
   #subscriberReady = false;
   #readyOnce = false;
@@ -79,6 +94,7 @@ export class RedisLink {
     commands.on('ready', () => this.#commandsUp());
     commands.on('close', () => {
       this.#commandsReady = false;
+      this.#loseInFlight();
     });
     subscriber.on('ready', () => this.#subscriberUp());
     subscriber.on('close', () => {
@@ -109,7 +125,6 @@ export class RedisLink {
       autoResendUnfulfilledCommands: false,
       autoResubscribe: false,
       maxRetriesPerRequest: 1,
-      lazyConnect: true,
     } as const;
     let make: () => Client;
     if (options.redisCluster) {
@@ -130,7 +145,6 @@ export class RedisLink {
           clusterRetryStrategy: retryStrategy,
           enableOfflineQueue: false,
           shardedSubscribers: true,
-          lazyConnect: true,
         });
     } else {
       make = () => new Redis(options.redis[0]!, common);
@@ -150,8 +164,6 @@ export class RedisLink {
         });
       });
     const ready = Promise.all([whenReady(commands), whenReady(subscriber)]);
-    commands.connect().catch(() => {});
-    subscriber.connect().catch(() => {});
     try {
       await ready;
     } catch (error) {
@@ -167,7 +179,7 @@ export class RedisLink {
 
   /** Bytes of publishes held or in flight. */
   get bufferedBytes(): number {
-    return this.#heldBytes + this.#inFlightBytes;
+    return this.#queuedBytes;
   }
 
   /**
@@ -202,39 +214,55 @@ export class RedisLink {
    * 'dropped' when it was refused (over the buffer) or lost in flight.
    */
   publish(channel: string, message: Buffer, done: (result: PublishResult) => void): void {
-    if (this.#closed || this.bufferedBytes + message.length > this.#bufferBytes) {
+    if (this.#closed || this.#queuedBytes + message.length > this.#bufferBytes) {
       done('dropped');
       return;
     }
-    if (this.#commandsReady && this.#held.length === 0) this.#send({ channel, message, done });
-    else {
-      this.#held.push({ channel, message, done });
-      this.#heldBytes += message.length;
+    this.#queuedBytes += message.length;
+    let queue = this.#queues.get(channel);
+    if (queue === undefined) {
+      queue = { channel, pending: [], flight: null };
+      this.#queues.set(channel, queue);
     }
+    queue.pending.push({ channel, message, done });
+    if (queue.flight === null && this.#commandsReady) this.#sendFirst(queue);
   }
 
   /** Stops both links; held publishes are reported dropped. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    for (const pending of this.#held.splice(0)) pending.done('dropped');
-    this.#heldBytes = 0;
+    this.#loseInFlight();
+    for (const queue of this.#queues.values()) for (const pending of queue.pending) pending.done('dropped');
+    this.#queues.clear();
+    this.#queuedBytes = 0;
     await Promise.allSettled([quit(this.commands), quit(this.#subscriber)]);
   }
 
-  #send(pending: Pending): void {
-    const bytes = pending.message.length;
-    this.#inFlightBytes += bytes;
+  #sendFirst(queue: ChannelQueue): void {
+    const pending = queue.pending[0]!;
+    const flight = { settled: false };
+    queue.flight = flight;
     this.commands.spublish(pending.channel, pending.message).then(
-      (receivers) => {
-        this.#inFlightBytes -= bytes;
-        pending.done(Number(receivers));
-      },
-      () => {
-        this.#inFlightBytes -= bytes;
-        pending.done('dropped');
-      },
+      (receivers) => this.#settle(queue, flight, Number(receivers)),
+      () => this.#settle(queue, flight, 'dropped'),
     );
+  }
+
+  #settle(queue: ChannelQueue, flight: { settled: boolean }, result: PublishResult): void {
+    if (flight.settled) return;
+    flight.settled = true;
+    queue.flight = null;
+    const pending = queue.pending.shift()!;
+    this.#queuedBytes -= pending.message.length;
+    pending.done(result);
+    if (queue.pending.length === 0) this.#queues.delete(queue.channel);
+    else if (this.#commandsReady) this.#sendFirst(queue);
+  }
+
+  /** The command connection broke: what was in flight may or may not have reached Redis, and is never resent. */
+  #loseInFlight(): void {
+    for (const queue of [...this.#queues.values()]) if (queue.flight !== null) this.#settle(queue, queue.flight, 'dropped');
   }
 
   #commandsUp(): void {
@@ -244,12 +272,8 @@ export class RedisLink {
       this.#handlers.reconnected();
     }
     this.#readyOnce = true;
-    // Held publishes go first, in order; new ones queue behind them until they have.
-    while (this.#held.length > 0 && this.#commandsReady) {
-      const pending = this.#held.shift()!;
-      this.#heldBytes -= pending.message.length;
-      this.#send(pending);
-    }
+    // Held publishes go now, each channel's oldest first.
+    for (const queue of this.#queues.values()) if (queue.flight === null) this.#sendFirst(queue);
   }
 
   #subscriberUp(): void {

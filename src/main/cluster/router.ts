@@ -82,17 +82,25 @@ export class Router {
     const prefix = cluster?.options.prefix ?? '';
     this.#ownChannel = nodeChannel(prefix, host.node);
     this.#topicPrefix = topicChannel(prefix, '');
+    if (cluster !== null) {
+      // The lease was just taken: it is renewed from now on, while the workers are still starting.
+      this.#stats.lease = 'held';
+      this.#lastSeen.set(this.#node, Date.now());
+      this.#timer = setInterval(() => void this.#tick(), this.#tickMs);
+    }
   }
 
-  /** Starts listening on this node's channel and renewing the lease; resolves once the channel is subscribed. */
+  /** A third of the lease: two renewals may fail before it lapses. */
+  get #tickMs(): number {
+    return Math.max(100, Math.floor((this.#cluster?.options.leaseMs ?? 3000) / 3));
+  }
+
+  /** Starts listening on this node's channel and learns which nodes are alive; resolves once the channel is subscribed. */
   async start(): Promise<void> {
     const cluster = this.#cluster;
     if (cluster === null) return;
-    this.#stats.lease = 'held';
-    this.#lastSeen.set(this.#node, Date.now());
     await cluster.link.want(this.#ownChannel);
     await this.#tick();
-    this.#timer = setInterval(() => void this.#tick(), Math.max(100, Math.floor(cluster.options.leaseMs / 3)));
   }
 
   /** True for a well-formed id of another node, when this server routes (has the cluster option). */
@@ -439,7 +447,8 @@ export class Router {
     this.#ticking = true;
     try {
       const before = cluster.lease.state;
-      const state = await cluster.lease.renew(this.#generationsUsed());
+      // A command that never returns (a connection that broke under it) must not stop the renewals for good.
+      const state = await withTimeout(cluster.lease.renew(this.#generationsUsed()), this.#tickMs);
       if (state === 'lost' && before === 'held') {
         this.#host.problem(
           new FlamingoError(
@@ -448,7 +457,7 @@ export class Router {
           ),
         );
       }
-      this.#watch(await cluster.lease.liveNodes(), Date.now());
+      this.#watch(await withTimeout(cluster.lease.liveNodes(), this.#tickMs), Date.now());
     } catch {
       // Redis is away: nothing is known to have changed.
     } finally {
@@ -499,6 +508,14 @@ export class Router {
   #checkSize(length: number, call: string): void {
     this.#sender.checkSize(length, call);
   }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from Redis within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 function payload(data: Uint8Array | string, call: string): Uint8Array {
