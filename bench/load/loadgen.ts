@@ -13,7 +13,7 @@ const BINARY = `${BUILD_DIR}loadgen`;
 /** Source addresses per load generator process: 127.0.0.(2 + 8k) onward. */
 const SOURCES_PER_PROCESS = 8;
 
-export type LoadMode = 'idle' | 'echo' | 'bulk' | 'fanout';
+export type LoadMode = 'idle' | 'echo' | 'bulk' | 'fanout' | 'rate' | 'ingest';
 
 /** A run that must not count: a byte differed, a connection was lost, a step timed out. */
 export class BenchFailure extends Error {
@@ -46,9 +46,14 @@ export interface TriggeredEvent {
   cpu_s: number;
 }
 
+/** loadgen.c enum mode: MODE_INGEST. */
+const INGEST_MODE = 5;
+
 export interface LoadgenResult {
   event: 'result';
   index: number;
+  /** loadgen.c enum mode. */
+  mode: number;
   conns: number;
   connected: number;
   open_at_end: number;
@@ -64,6 +69,15 @@ export interface LoadgenResult {
   lat_ns: { min: number; p50: number; p99: number; p999: number; max: number };
   cpu_s: number;
   cpu_window_s: number;
+  /** Rate: messages due inside the window; of all sends, those that started more than --late-us late; those never sent (too many in flight). */
+  scheduled: number;
+  late: number;
+  missed: number;
+  max_lag_ns: number;
+  /** Ingest: connections whose final totals from the server matched, and the bytes and lines those totals covered. */
+  verified_conns: number;
+  ingest_bytes: number;
+  ingest_lines: number;
   /** [low ns, high ns, count] for every non-empty histogram bucket. */
   hist: Array<[number, number, number]>;
 }
@@ -83,6 +97,17 @@ export interface LoadgenOptions {
   index: number;
   trigger?: boolean;
   maxSeconds: number;
+  /** Rate: messages/s this process offers over its connections. */
+  rate?: number;
+  maxOutstanding?: number;
+  /** Ingest: units are lines; bytes per send. */
+  lines?: boolean;
+  writeBytes?: number;
+  /** Scheduling priority (setpriority); negative runs ahead of the servers. */
+  nice?: number;
+  /** SO_SNDBUF of each connection; undefined or 0: the kernel's autotuning. */
+  sndbuf?: number;
+  drainTimeoutS?: number;
 }
 
 export class Loadgen {
@@ -110,6 +135,13 @@ export class Loadgen {
       String(o.maxSeconds),
     ];
     if (o.trigger) args.push('--trigger');
+    if (o.rate !== undefined) args.push('--rate', String(o.rate));
+    if (o.maxOutstanding !== undefined) args.push('--max-outstanding', String(o.maxOutstanding));
+    if (o.lines) args.push('--lines');
+    if (o.writeBytes !== undefined) args.push('--write-bytes', String(o.writeBytes));
+    if (o.sndbuf) args.push('--sndbuf', String(o.sndbuf));
+    if (o.nice) args.push('--nice', String(o.nice));
+    if (o.drainTimeoutS !== undefined) args.push('--drain-timeout', String(o.drainTimeoutS));
     this.child = new Child(`loadgen#${o.index}`, BINARY, args);
   }
 
@@ -155,6 +187,9 @@ function checkResult(r: LoadgenResult, index: number): void {
   if (r.conn_errors > 0) problems.push(`${r.conn_errors} connection errors (first: ${r.first_conn_error})`);
   if (r.connected < r.conns) problems.push(`only ${r.connected} of ${r.conns} connections opened`);
   if (problems.length === 0 && r.open_at_end < r.conns) problems.push(`${r.open_at_end} of ${r.conns} connections open at the end`);
+  if (problems.length === 0 && r.mode === INGEST_MODE && r.verified_conns < r.conns) {
+    problems.push(`only ${r.verified_conns} of ${r.conns} connections had their totals confirmed by the server`);
+  }
   if (problems.length > 0) throw new BenchFailure(`loadgen#${index}: ${problems.join('; ')}`);
 }
 

@@ -1,8 +1,10 @@
 // Turns the runs into the table (every figure the median of its runs with
-// min–max, and Flamingo's ratio to each baseline), the load targets,
-// and the JSON written next to it.
+// min–max, and Flamingo's ratio to each baseline's median from the same
+// run), the load targets, and the JSON written next to it. Rows are grouped
+// by case: a scenario in one client shape (1 or 2 load generator
+// processes); offered-load cases come first.
 
-import type { ScenarioName } from './scenarios.ts';
+import { INGEST_SCENARIOS, RATE_SCENARIOS, type ScenarioName, isRateScenario } from './scenarios.ts';
 import type { ServerKind } from './server-process.ts';
 import { type Summary, summarize } from './stats.ts';
 
@@ -36,6 +38,16 @@ const ROWS: Record<ScenarioName, MetricRow[]> = {
     { key: 'firstMs', label: 'trigger to first client (ms)', better: 'lower' },
     { key: 'serverCpuPerM', label: 'server CPU-s per 1M deliveries', better: 'lower' },
   ],
+  'rate20k-1k': rateRows(),
+  'rate40k-1k': rateRows(),
+  'rate60k-1k': rateRows(),
+  'rate20k-10k': rateRows(),
+  'rate40k-10k': rateRows(),
+  'rate60k-10k': rateRows(),
+  'ingest-lines-100': ingestRows(true),
+  'ingest-lines-10k': ingestRows(true),
+  'ingest-16k-100': ingestRows(false),
+  'ingest-16k-10k': ingestRows(false),
 };
 
 function echoRows(): MetricRow[] {
@@ -50,6 +62,29 @@ function echoRows(): MetricRow[] {
   ];
 }
 
+function rateRows(): MetricRow[] {
+  return [
+    { key: 'serverCpuPerM', label: 'server CPU-s per 1M messages', better: 'lower' },
+    { key: 'msgsPerSec', label: 'achieved messages/s', better: 'higher' },
+    { key: 'p50Us', label: 'p50 from scheduled send (µs)', better: 'lower' },
+    { key: 'p99Us', label: 'p99 from scheduled send (µs)', better: 'lower' },
+    { key: 'p999Us', label: 'p99.9 from scheduled send (µs)', better: 'lower' },
+    { key: 'latePct', label: 'sends > 1 ms late (%)', better: 'lower' },
+    { key: 'serverCores', label: 'server CPU (cores)' },
+    { key: 'loadgenCores', label: 'load generator CPU (cores)' },
+  ];
+}
+
+function ingestRows(lines: boolean): MetricRow[] {
+  return [
+    { key: 'mbPerSec', label: 'MB/s read and checksummed', better: 'higher' },
+    { key: 'serverCpuPerGB', label: 'server CPU-s per GB', better: 'lower' },
+    ...(lines ? [{ key: 'linesPerSec', label: 'lines/s', better: 'higher' } as const] : []),
+    { key: 'serverCores', label: 'server CPU (cores)' },
+    { key: 'loadgenCores', label: 'load generator CPU (cores)' },
+  ];
+}
+
 export const SCENARIO_TITLES: Record<ScenarioName, string> = {
   idle: 'idle hold',
   echo1k: 'echo 1k × 64 B',
@@ -57,26 +92,65 @@ export const SCENARIO_TITLES: Record<ScenarioName, string> = {
   bulk: 'bulk 100 × 16 KiB',
   fanout: 'fan-out to 10k',
   soak: 'soak, most connections × 64 B',
+  'rate20k-1k': 'offered 20k/s, 1k × 64 B',
+  'rate40k-1k': 'offered 40k/s, 1k × 64 B',
+  'rate60k-1k': 'offered 60k/s, 1k × 64 B',
+  'rate20k-10k': 'offered 20k/s, 10k × 64 B',
+  'rate40k-10k': 'offered 40k/s, 10k × 64 B',
+  'rate60k-10k': 'offered 60k/s, 10k × 64 B',
+  'ingest-lines-100': 'ingest 100 × 64 B lines',
+  'ingest-lines-10k': 'ingest 10k × 64 B lines',
+  'ingest-16k-100': 'ingest 100 × 16 KiB chunks',
+  'ingest-16k-10k': 'ingest 10k × 16 KiB chunks',
 };
 
-/** Issue 3's bar, against plain `net` in the same run. */
-const TARGETS: Array<{ scenario: ScenarioName; key: string; max?: number; min?: number; what: string }> = [
-  { scenario: 'echo1k', key: 'serverCpuPerM', max: 1.0, what: 'server CPU per 1M echo messages, 1k connections' },
-  { scenario: 'echo10k', key: 'serverCpuPerM', max: 1.0, what: 'server CPU per 1M echo messages, 10k connections' },
-  { scenario: 'idle', key: 'rssPerConn', max: 1.0, what: 'RSS per idle connection (then toward 0.75x)' },
-  { scenario: 'echo1k', key: 'msgsPerSec', min: 1.0, what: 'echo messages/s, 1k connections' },
-  { scenario: 'echo10k', key: 'msgsPerSec', min: 1.0, what: 'echo messages/s, 10k connections' },
-  { scenario: 'echo1k', key: 'p99Us', max: 1.5, what: 'p99 latency, 1k connections' },
-  { scenario: 'echo10k', key: 'p99Us', max: 1.5, what: 'p99 latency, 10k connections' },
+interface Target {
+  scenarios: readonly ScenarioName[];
+  key: string;
+  max?: number;
+  min?: number;
+  what: string;
+}
+
+/** Issue 12's bar (issue 3's for closed-loop echo CPU and p99), against plain `net` in the same run, every client shape. */
+const TARGETS: Target[] = [
+  { scenarios: RATE_SCENARIOS, key: 'serverCpuPerM', max: 1.0, what: 'server CPU per 1M messages at equal offered load' },
+  { scenarios: RATE_SCENARIOS, key: 'p99Us', max: 1.2, what: 'p99 from scheduled send at equal offered load' },
+  { scenarios: ['echo1k', 'echo10k'], key: 'msgsPerSec', min: 1.0, what: 'closed-loop echo messages/s' },
+  { scenarios: ['echo1k', 'echo10k'], key: 'serverCpuPerM', max: 1.0, what: 'closed-loop server CPU per 1M echo messages' },
+  { scenarios: ['echo1k', 'echo10k'], key: 'p99Us', max: 1.5, what: 'closed-loop p99 latency' },
+  { scenarios: ['bulk'], key: 'mbPerSec', min: 1.0, what: 'bulk echo MB/s' },
+  { scenarios: ['bulk'], key: 'serverCpuPerGB', max: 1.2, what: 'bulk echo server CPU per GB' },
+  { scenarios: INGEST_SCENARIOS, key: 'mbPerSec', min: 1.3, what: 'ingestion MB/s' },
+  { scenarios: INGEST_SCENARIOS, key: 'serverCpuPerGB', max: 1.0, what: 'ingestion server CPU per GB' },
+  { scenarios: ['idle'], key: 'rssPerConn', max: 0.85, what: 'RSS per idle connection' },
 ];
 
 export interface RunRecord {
   scenario: ScenarioName;
+  /** Load generator processes that drove the run. */
+  clients: number;
   server: ServerKind;
   run: number;
   metrics: Record<string, number>;
   diagnostics: Record<string, unknown>;
   notes: string[];
+}
+
+/** A scenario in one client shape: a group of rows in the table. */
+export interface Case {
+  scenario: ScenarioName;
+  clients: number;
+}
+
+export function caseKey(c: Case): string {
+  return `${c.scenario}@${c.clients}`;
+}
+
+/** The cases of a plan in table order: offered-load rows first, then the others as planned. */
+export function orderCases(scenarios: readonly ScenarioName[], clients: readonly number[]): Case[] {
+  const ordered = [...scenarios.filter(isRateScenario), ...scenarios.filter((s) => !isRateScenario(s))];
+  return ordered.flatMap((scenario) => clients.map((n) => ({ scenario, clients: n })));
 }
 
 export interface Meta {
@@ -91,22 +165,24 @@ export interface Meta {
   settings: Record<string, unknown>;
   servers: ServerKind[];
   scenarios: ScenarioName[];
+  clients: number[];
 }
 
-export type Results = Partial<Record<ScenarioName, Partial<Record<ServerKind, Record<string, Summary>>>>>;
+/** By case key (caseKey), then server, then figure. */
+export type Results = Record<string, Partial<Record<ServerKind, Record<string, Summary>>>>;
 
 export function aggregate(runs: readonly RunRecord[]): Results {
   const results: Results = {};
   const grouped = new Map<string, RunRecord[]>();
   for (const run of runs) {
-    const key = `${run.scenario}/${run.server}`;
+    const key = `${caseKey(run)}/${run.server}`;
     grouped.set(key, [...(grouped.get(key) ?? []), run]);
   }
   for (const group of grouped.values()) {
-    const { scenario, server } = group[0]!;
+    const first = group[0]!;
     const metrics: Record<string, Summary> = {};
-    for (const key of Object.keys(group[0]!.metrics)) metrics[key] = summarize(group.map((r) => r.metrics[key]!));
-    (results[scenario] ??= {})[server] = metrics;
+    for (const key of Object.keys(first.metrics)) metrics[key] = summarize(group.map((r) => r.metrics[key]!));
+    (results[caseKey(first)] ??= {})[first.server] = metrics;
   }
   return results;
 }
@@ -127,29 +203,41 @@ function cell(summary: Summary | undefined): string {
   return `${format(summary.median)} (${format(summary.min)}–${format(summary.max)})`;
 }
 
-function ratio(results: Results, scenario: ScenarioName, key: string, baseline: ServerKind): number | undefined {
-  const f = results[scenario]?.flamingo?.[key]?.median;
-  const b = results[scenario]?.[baseline]?.[key]?.median;
+/** Flamingo's median over the baseline's median, both from this run. */
+function ratio(results: Results, c: Case, key: string, baseline: ServerKind): number | undefined {
+  const f = results[caseKey(c)]?.flamingo?.[key]?.median;
+  const b = results[caseKey(c)]?.[baseline]?.[key]?.median;
   if (f === undefined || b === undefined || b === 0) return undefined;
   return f / b;
 }
 
+/** Offered load: did both servers carry what was offered (so CPU per message compares at equal throughput)? */
+function equalLoad(results: Results, c: Case, baseline: ServerKind): boolean {
+  const kept = (server: ServerKind): boolean => (results[caseKey(c)]?.[server]?.achievedPct?.median ?? 0) >= 97;
+  return kept('flamingo') && kept(baseline);
+}
+
 /** The markdown table: one row per figure, a column per server, then Flamingo's ratio to each baseline. */
-export function markdownTable(results: Results, scenarios: readonly ScenarioName[], servers: readonly ServerKind[]): string {
+export function markdownTable(results: Results, cases: readonly Case[], servers: readonly ServerKind[]): string {
   const baselines = servers.filter((s) => s !== 'flamingo');
   const showRatios = servers.includes('flamingo');
-  const header = ['scenario', 'figure', ...servers, ...(showRatios ? baselines.map((b) => `flamingo/${b}`) : [])];
+  const header = ['scenario', 'clients', 'figure', ...servers, ...(showRatios ? baselines.map((b) => `flamingo/${b}`) : [])];
   const rows: string[][] = [];
-  for (const scenario of scenarios) {
-    if (results[scenario] === undefined) continue;
-    for (const row of ROWS[scenario]) {
+  for (const c of cases) {
+    const figures = results[caseKey(c)];
+    if (figures === undefined) continue;
+    for (const row of ROWS[c.scenario]) {
+      if (!servers.some((s) => figures[s]?.[row.key] !== undefined)) continue;
       const ratios = showRatios
         ? baselines.map((b) => {
-            const r = ratio(results, scenario, row.key, b);
-            return r === undefined ? 'n/a' : `${r.toFixed(2)}x`;
+            const r = ratio(results, c, row.key, b);
+            if (r === undefined) return 'n/a';
+            // CPU per message compares only at equal throughput: say so when a server fell behind the offered rate.
+            const unequal = isRateScenario(c.scenario) && row.key === 'serverCpuPerM' && !equalLoad(results, c, b);
+            return `${r.toFixed(2)}x${unequal ? ' (unequal load)' : ''}`;
           })
         : [];
-      rows.push([SCENARIO_TITLES[scenario], row.label, ...servers.map((s) => cell(results[scenario]?.[s]?.[row.key])), ...ratios]);
+      rows.push([SCENARIO_TITLES[c.scenario], String(c.clients), row.label, ...servers.map((s) => cell(figures[s]?.[row.key])), ...ratios]);
     }
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -164,28 +252,33 @@ export interface TargetCheck {
   met: boolean;
 }
 
-export function checkTargets(results: Results): TargetCheck[] {
+export function checkTargets(results: Results, cases: readonly Case[]): TargetCheck[] {
   const checks: TargetCheck[] = [];
   for (const t of TARGETS) {
-    const r = ratio(results, t.scenario, t.key, 'net');
-    if (r === undefined) continue;
-    const met = (t.max === undefined || r <= t.max) && (t.min === undefined || r >= t.min);
-    checks.push({ what: t.what, ratio: r, bound: t.max !== undefined ? `≤ ${t.max.toFixed(1)}x` : `≥ ${t.min!.toFixed(1)}x`, met });
+    for (const c of cases) {
+      if (!t.scenarios.includes(c.scenario)) continue;
+      const r = ratio(results, c, t.key, 'net');
+      if (r === undefined) continue;
+      const met = (t.max === undefined || r <= t.max) && (t.min === undefined || r >= t.min);
+      const unequal = isRateScenario(c.scenario) && !equalLoad(results, c, 'net') ? ', unequal load' : '';
+      checks.push({
+        what: `${t.what}, ${SCENARIO_TITLES[c.scenario]}, ${c.clients} client${c.clients === 1 ? '' : 's'}${unequal}`,
+        ratio: r,
+        bound: t.max !== undefined ? `≤ ${t.max.toFixed(1)}x` : `≥ ${t.min!.toFixed(1)}x`,
+        met,
+      });
+    }
   }
   return checks;
 }
 
-export function ratiosJson(
-  results: Results,
-  scenarios: readonly ScenarioName[],
-  servers: readonly ServerKind[],
-): Record<string, Record<string, Record<string, number>>> {
+export function ratiosJson(results: Results, cases: readonly Case[], servers: readonly ServerKind[]): Record<string, Record<string, Record<string, number>>> {
   const out: Record<string, Record<string, Record<string, number>>> = {};
-  for (const scenario of scenarios) {
-    for (const row of ROWS[scenario]) {
+  for (const c of cases) {
+    for (const row of ROWS[c.scenario]) {
       for (const baseline of servers.filter((s) => s !== 'flamingo')) {
-        const r = ratio(results, scenario, row.key, baseline);
-        if (r !== undefined) ((out[scenario] ??= {})[row.key] ??= {})[baseline] = r;
+        const r = ratio(results, c, row.key, baseline);
+        if (r !== undefined) ((out[caseKey(c)] ??= {})[row.key] ??= {})[baseline] = r;
       }
     }
   }
@@ -203,11 +296,17 @@ export function headerLines(meta: Meta, runs: number): string[] {
 export function markdownReport(meta: Meta, runs: number, table: string, targets: TargetCheck[], notes: string[]): string {
   const lines = [...headerLines(meta, runs).map((l) => `${l}  `), '', table, ''];
   lines.push(
-    'How measured: each run starts a fresh server process. Messages/s and MB/s count echoes completed in the measured window',
-    '(one message in flight per connection, every byte verified); round trips are from send to the last echoed byte.',
+    'How measured: each run starts a fresh server process; "clients" is the number of load generator processes splitting',
+    'the connections (and the offered rate). Offered load (open loop): the clients send 64 B messages on a fixed schedule,',
+    "whether or not earlier echoes are back, and latency runs from each message's scheduled send time, so a stall is not",
+    'hidden; CPU per message compares servers at equal throughput ("unequal load" marks a server that fell behind the offered',
+    'rate). Closed loop (echo, bulk): one message in flight per connection, round trips from send to the last echoed byte.',
+    "Ingest: one-way streams; MB/s is what the server's consumer read and checksummed in the window (its own count), and",
+    "at the end the server confirms every connection's byte count and checksum to the client. Every byte is verified.",
     "Server CPU is utime+stime of the server's process tree from /proc over the same window, so it includes the kernel's",
     "TCP work done on the server's behalf. RSS per idle connection = (VmRSS holding them − VmRSS before) / count, summed",
     'over the process tree for cluster. Fan-out: deliveries/s = connections × rounds / total time from trigger to last client.',
+    "Ratios: the median of Flamingo's runs over the median of the baseline's, from the same benchmark run.",
     '',
   );
   if (targets.length > 0) {

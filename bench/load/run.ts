@@ -6,15 +6,25 @@
 //   npm run bench:load                      everything, about 12 minutes on 2 cores
 //   npm run bench:load -- --quick           a smoke run of every scenario, about 2 minutes
 //   npm run bench:load -- --scenario echo1k,echo10k --servers flamingo,net --runs 5
+//   npm run bench:load -- --scenario rate --servers flamingo,net --clients 1,2
+//   npm run bench:load -- --scenario ingest --servers flamingo,net,cluster
 //
 // Flags (defaults in brackets):
-//   --scenario LIST     idle,echo1k,echo10k,bulk,fanout,soak [all but soak]
+//   --scenario LIST     scenarios or groups (rate, ingest) [idle,echo1k,echo10k,bulk,fanout]
 //                         idle     --idle-conns connections held --hold s: RSS per connection, idle CPU
-//                         echo1k   1,000 connections, 64-byte messages, one in flight each
+//                         echo1k   1,000 connections, 64-byte messages, one in flight each (closed loop)
 //                         echo10k  10,000 connections, the same
 //                         bulk     100 connections, 16 KiB messages: MB/s
 //                         fanout   10,000 connections, one 64-byte broadcast per round
 //                         soak     --idle-conns connections echoing 64 B for --duration s (npm run bench:soak)
+//                         rate20k-1k, rate40k-1k, rate60k-1k, rate20k-10k, rate40k-10k, rate60k-10k
+//                                  (group: rate) offered load, open loop: 64-byte echoes at 20k, 40k or
+//                                  60k messages/s in total over 1,000 or 10,000 connections; latency from
+//                                  the scheduled send time; CPU per 1M messages at equal throughput
+//                         ingest-lines-100, ingest-lines-10k, ingest-16k-100, ingest-16k-10k
+//                                  (group: ingest) one-way streams of 64-byte lines (one message each)
+//                                  or 16 KiB chunks over 100 or 10,000 connections, the server
+//                                  checksumming every byte: MB/s and CPU per GB
 //   --servers LIST      flamingo,net,cluster,threads [all]
 //   --runs N            runs per figure; the table shows the median and min–max [3]
 //   --duration S        measured seconds per echo and bulk run [5]
@@ -22,8 +32,15 @@
 //   --hold S            seconds the idle connections are held [20]
 //   --idle-conns N      connections in the idle hold [19000: the server has a 20000-fd limit]
 //   --rounds N          measured fan-out rounds [20], after --warmup-rounds [3]
-//   --loadgens N        load generator processes per run [2]
+//   --clients LIST      load generator processes per run, splitting the connections and the
+//                       offered rate; a list runs every scenario in each shape, e.g. 1,2 [2]
+//                       (--loadgens N is the same, one value)
 //   --workers N         I/O threads of Flamingo and threads, processes of cluster [2]
+//   --rate-nice N       offered load: the load generators' nice value, so they send on schedule and
+//                       read echoes at once instead of queueing behind the servers' threads on
+//                       the shared cores (needs root or CAP_SYS_NICE; write --rate-nice=-10) [0]
+//   --ingest-sndbuf B   ingest: SO_SNDBUF of each client connection (the kernel doubles it), so
+//                       10,000 streams cannot park gigabytes in socket buffers; 0 = autotuning [32768]
 //   --quick             runs 1, duration 2, hold 4, idle-conns 4000, rounds 5, warmup-rounds 1
 //                       (flags given explicitly win)
 //   --flamingo-ref REF  benchmark Flamingo as of a git ref (a snapshot of its src/ is
@@ -47,10 +64,10 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { buildLoadgen } from './loadgen.ts';
+import { type LoadMode, buildLoadgen } from './loadgen.ts';
 import { killAll, liveChildren, sleep } from './procs.ts';
-import { type RunRecord, aggregate, checkTargets, headerLines, markdownReport, markdownTable, ratiosJson, type Meta } from './report.ts';
-import { DEFAULT_SCENARIOS, SCENARIO_NAMES, type ScenarioName, type Settings, boxCpu, runScenario } from './scenarios.ts';
+import { type Meta, type RunRecord, aggregate, checkTargets, headerLines, markdownReport, markdownTable, orderCases, ratiosJson } from './report.ts';
+import { DEFAULT_SCENARIOS, SCENARIOS, SCENARIO_GROUPS, SCENARIO_NAMES, type ScenarioName, type Settings, boxCpu, runScenario } from './scenarios.ts';
 import { SERVER_KINDS, type ServerKind } from './server-process.ts';
 
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
@@ -65,6 +82,7 @@ const PAUSE_BETWEEN_RUNS_MS = 500;
 
 interface Plan {
   scenarios: ScenarioName[];
+  clients: number[];
   servers: ServerKind[];
   runs: number;
   settings: Settings;
@@ -88,7 +106,10 @@ function parsePlan(): Plan {
       rounds: { type: 'string' },
       'warmup-rounds': { type: 'string' },
       loadgens: { type: 'string' },
+      clients: { type: 'string' },
       workers: { type: 'string' },
+      'ingest-sndbuf': { type: 'string' },
+      'rate-nice': { type: 'string' },
       quick: { type: 'boolean', default: false },
       'keep-going': { type: 'boolean', default: false },
       'flamingo-ref': { type: 'string' },
@@ -119,8 +140,28 @@ function parsePlan(): Plan {
     for (const item of items) if (!all.includes(item as T)) throw new Error(`--${name}: unknown "${item}"; choose from ${all.join(',')}`);
     return items as T[];
   };
+  const scenarios = (text: string | undefined): ScenarioName[] => {
+    if (text === undefined) return [...DEFAULT_SCENARIOS];
+    const names = text.split(',').flatMap((item) => SCENARIO_GROUPS[item.trim()] ?? [item]);
+    return [...new Set(list('scenario', names.join(','), SCENARIO_NAMES))];
+  };
+  if (values.clients !== undefined && values.loadgens !== undefined) throw new Error('give --clients or --loadgens, not both');
+  const clientsText = values.clients ?? values.loadgens;
+  const clients =
+    clientsText === undefined
+      ? [2]
+      : [
+          ...new Set(
+            clientsText.split(',').map((item) => {
+              const n = Number(item.trim());
+              if (!Number.isInteger(n) || n < 1 || n > 8) throw new Error(`--clients takes whole numbers from 1 to 8; got ${clientsText}`);
+              return n;
+            }),
+          ),
+        ];
   return {
-    scenarios: values.scenario === undefined ? [...DEFAULT_SCENARIOS] : list('scenario', values.scenario, SCENARIO_NAMES),
+    scenarios: scenarios(values.scenario),
+    clients,
     servers: list('servers', values.servers, SERVER_KINDS),
     runs: Math.round(number('runs', values.runs, 3, 1, 1, 50)),
     settings: {
@@ -130,8 +171,10 @@ function parsePlan(): Plan {
       idleConns: Math.round(number('idle-conns', values['idle-conns'], 19_000, 4000, 1, 19_500)),
       rounds: Math.round(number('rounds', values.rounds, 20, 5, 1, 5000)),
       warmupRounds: Math.round(number('warmup-rounds', values['warmup-rounds'], 3, 1, 0, 100)),
-      loadgens: Math.round(number('loadgens', values.loadgens, 2, 2, 1, 8)),
+      loadgens: clients[0]!,
       workers: Math.round(number('workers', values.workers, 2, 2, 1, 16)),
+      rateNice: Math.round(number('rate-nice', values['rate-nice'], 0, 0, -20, 19)),
+      ingestSndbuf: Math.round(number('ingest-sndbuf', values['ingest-sndbuf'], 32 * 1024, 32 * 1024, 0, 64 * 1024 * 1024)),
     },
     keepGoing: values['keep-going'] ?? false,
     timeoutMin: number('timeout', values.timeout, 40, 40, 1, 600),
@@ -155,16 +198,18 @@ function rotate<T>(items: readonly T[], n: number): T[] {
 function progressLine(record: RunRecord): string {
   const m = record.metrics;
   const f = (v: number | undefined, digits = 0): string => (v === undefined ? '' : v.toLocaleString('en-US', { maximumFractionDigits: digits }));
-  const parts: Record<ScenarioName, () => string> = {
+  const byMode: Record<LoadMode, () => string> = {
     idle: () => `${f(m.conns)} held, ${f(m.rssPerConn)} B/conn, idle CPU ${f(m.idleCpuPct, 2)}%`,
-    echo1k: () => `${f(m.msgsPerSec)} msg/s, p99 ${f(m.p99Us)} µs, ${f(m.serverCpuPerM, 2)} CPU-s/1M`,
-    echo10k: () => `${f(m.msgsPerSec)} msg/s, p99 ${f(m.p99Us)} µs, ${f(m.serverCpuPerM, 2)} CPU-s/1M`,
-    soak: () => `${f(m.msgsPerSec)} msg/s, p99 ${f(m.p99Us)} µs, ${f(m.serverCpuPerM, 2)} CPU-s/1M`,
+    echo: () => `${f(m.msgsPerSec)} msg/s, p99 ${f(m.p99Us)} µs, ${f(m.serverCpuPerM, 2)} CPU-s/1M`,
     bulk: () => `${f(m.mbPerSec)} MB/s, ${f(m.serverCpuPerGB, 2)} CPU-s/GB`,
     fanout: () => `${f(m.deliveriesPerSec)} deliveries/s, last client ${f(m.lastMs, 2)} ms`,
+    rate: () =>
+      `${f(m.msgsPerSec)} of ${f(m.offeredPerSec)} msg/s, ${f(m.serverCpuPerM, 2)} CPU-s/1M, p50/p99/p99.9 ${f(m.p50Us)}/${f(m.p99Us)}/${f(m.p999Us)} µs, ` +
+      `${f(m.latePct, 2)}% late, ${f(m.missed)} missed`,
+    ingest: () => `${f(m.mbPerSec)} MB/s, ${f(m.serverCpuPerGB, 2)} CPU-s/GB, ${f(m.verifiedGB, 2)} GB verified`,
   };
   const loadgens = m.loadgenCores === undefined ? '' : `; load generators ${f(m.loadgenCores, 2)} cores`;
-  return `${parts[record.scenario]()}${loadgens}; other processes ${f(m.otherCores, 2)} cores`;
+  return `${byMode[SCENARIOS[record.scenario].mode]()}${loadgens}; other processes ${f(m.otherCores, 2)} cores`;
 }
 
 /** Which Flamingo is measured: a snapshot of a git ref, or the working tree (and whether its src/ has uncommitted changes). */
@@ -212,24 +257,26 @@ async function main(): Promise<number> {
     settings: { runs: plan.runs, ...plan.settings, flamingoEntry: undefined },
     servers: plan.servers,
     scenarios: plan.scenarios,
+    clients: plan.clients,
   };
-  const total = plan.scenarios.length * plan.runs * plan.servers.length;
+  const total = plan.scenarios.length * plan.clients.length * plan.runs * plan.servers.length;
   console.log(
-    `${headerLines(meta, plan.runs).slice(0, 2).join('\n')}\n${total} runs: ${plan.scenarios.join(', ')} × ${plan.servers.join(', ')} × ${plan.runs}`,
+    `${headerLines(meta, plan.runs).slice(0, 2).join('\n')}\n${total} runs: ${plan.scenarios.join(', ')} × ${plan.servers.join(', ')} × ` +
+      `${plan.clients.join(' and ')} client process${plan.clients.length === 1 && plan.clients[0] === 1 ? '' : 'es'} × ${plan.runs}`,
   );
 
   const records: RunRecord[] = [];
   const failures: string[] = [];
   let done = 0;
-  outer: for (const scenario of plan.scenarios) {
+  outer: for (const { scenario, clients } of plan.scenarios.flatMap((scenario) => plan.clients.map((clients) => ({ scenario, clients })))) {
     for (let run = 1; run <= plan.runs; run++) {
       for (const server of rotate(plan.servers, run - 1)) {
-        const label = `[${++done}/${total}] ${scenario} ${server} run ${run}`;
+        const label = `[${++done}/${total}] ${scenario} ${clients} client${clients === 1 ? '' : 's'} ${server} run ${run}`;
         const busy = await waitForQuiet(plan.quietWait);
         if (busy >= QUIET_CORES) console.log(`${label}: other processes keep ${busy.toFixed(2)} cores busy; running anyway`);
         try {
-          const outcome = await runScenario(scenario, server, plan.settings);
-          const record: RunRecord = { scenario, server, run, ...outcome };
+          const outcome = await runScenario(scenario, server, { ...plan.settings, loadgens: clients });
+          const record: RunRecord = { scenario, clients, server, run, ...outcome };
           records.push(record);
           console.log(`${label}: ${progressLine(record)}`);
           for (const note of outcome.notes) console.log(`  note: ${note}`);
@@ -246,8 +293,9 @@ async function main(): Promise<number> {
   }
 
   const results = aggregate(records);
-  const table = markdownTable(results, plan.scenarios, plan.servers);
-  const targets = plan.servers.includes('flamingo') && plan.servers.includes('net') ? checkTargets(results) : [];
+  const cases = orderCases(plan.scenarios, plan.clients);
+  const table = markdownTable(results, cases, plan.servers);
+  const targets = plan.servers.includes('flamingo') && plan.servers.includes('net') ? checkTargets(results, cases) : [];
   const notes = collectNotes(records, failures);
   const elapsed = Math.round((Date.now() - started) / 1000);
   console.log(`\n${headerLines(meta, plan.runs).join('\n')}\n\n${table}\n`);
@@ -258,7 +306,7 @@ async function main(): Promise<number> {
   const json = {
     meta: { ...meta, elapsedSeconds: elapsed },
     results,
-    ratios: ratiosJson(results, plan.scenarios, plan.servers),
+    ratios: ratiosJson(results, cases, plan.servers),
     targets,
     notes,
     failures,
@@ -278,7 +326,8 @@ async function main(): Promise<number> {
 
 function collectNotes(records: readonly RunRecord[], failures: readonly string[]): string[] {
   const notes = new Set<string>();
-  for (const r of records) for (const note of r.notes) notes.add(`${r.scenario}/${r.server} run ${r.run}: ${note}`);
+  for (const r of records)
+    for (const note of r.notes) notes.add(`${r.scenario}/${r.clients} client${r.clients === 1 ? '' : 's'}/${r.server} run ${r.run}: ${note}`);
   const other = records.map((r) => r.metrics.otherCores ?? 0).sort((a, b) => a - b);
   if (other.length > 0) {
     const median = other[other.length >> 1]!;

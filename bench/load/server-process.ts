@@ -3,12 +3,22 @@
 
 import { fileURLToPath } from 'node:url';
 import { Child, processTree, sleep } from './procs.ts';
+import type { ConsumerCount } from './servers/ingest.ts';
+import type { ServerMode } from './servers/protocol.ts';
 
 export const SERVER_KINDS = ['flamingo', 'net', 'cluster', 'threads'] as const;
 export type ServerKind = (typeof SERVER_KINDS)[number];
 
 const READY_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 10_000;
+const COUNT_TIMEOUT_MS = 10_000;
+
+/** Ingest: what one consumer (the process, a cluster worker, a thread) had checksummed, and when. */
+export interface IngestCount {
+  consumer: string;
+  bytes: number;
+  tNs: bigint;
+}
 
 export interface StopReport {
   /** Exited 0 on SIGTERM within the grace period. */
@@ -27,7 +37,7 @@ export class ServerProcess {
   /** The server's pid and, for cluster, its workers' (fixed once READY). */
   pids: number[] = [];
 
-  constructor(kind: ServerKind, mode: 'echo' | 'fanout', workers: number, flamingoEntry?: string) {
+  constructor(kind: ServerKind, mode: ServerMode, workers: number, flamingoEntry?: string) {
     this.kind = kind;
     const file = fileURLToPath(new URL(`./servers/${kind}.ts`, import.meta.url));
     const env = flamingoEntry === undefined ? process.env : { ...process.env, FLAMINGO_ENTRY: flamingoEntry };
@@ -35,7 +45,7 @@ export class ServerProcess {
   }
 
   /** `flamingoEntry`: another copy of src/main/index.ts for the Flamingo server (a snapshot of a git ref). */
-  static async start(kind: ServerKind, mode: 'echo' | 'fanout', workers: number, flamingoEntry?: string): Promise<ServerProcess> {
+  static async start(kind: ServerKind, mode: ServerMode, workers: number, flamingoEntry?: string): Promise<ServerProcess> {
     const server = new ServerProcess(kind, mode, workers, flamingoEntry);
     try {
       server.port = await server.child.waitLine('READY line', (line) => /^READY (\d+)$/.exec(line)?.[1] ?? undefined, READY_TIMEOUT_MS).then(Number);
@@ -47,6 +57,17 @@ export class ServerProcess {
       throw error;
     }
     return server;
+  }
+
+  /** Ingest servers: each consumer's bytes checksummed so far, stamped in the consumer's thread. */
+  async count(): Promise<IngestCount[]> {
+    this.child.send('count');
+    const counts = await this.child.waitLine(
+      'COUNT line',
+      (line) => (line.startsWith('COUNT ') ? (JSON.parse(line.slice(6)) as ConsumerCount[]) : undefined),
+      COUNT_TIMEOUT_MS,
+    );
+    return counts.map(([consumer, bytes, t]) => ({ consumer, bytes, tNs: BigInt(t) }));
   }
 
   async stop(): Promise<StopReport> {

@@ -1,9 +1,12 @@
 // Flamingo under test: 2 I/O workers (reusePort listeners, rings), the
 // events consumed on the main thread. Echo is the README's one-liner; in
 // fanout mode the ids come from open/close events and a trigger sends one
-// payload to all of them with sendMany (one copy per worker).
+// payload to all of them with sendMany (one copy per worker). In the ingest
+// modes the main thread's data listener checksums every byte (ingest.ts):
+// chunks as read (`framing: 'raw'`), or one event per line
+// (`framing: 'delimiter'`, '\n' kept).
 //
-//   node bench/load/servers/flamingo.ts --mode echo|fanout [--port 0] [--workers 2]
+//   node bench/load/servers/flamingo.ts --mode echo|fanout|ingest-lines|ingest-chunks [--port 0] [--workers 2]
 //
 // FLAMINGO_ENTRY in the environment names another copy of the library's
 // src/main/index.ts to load (run.ts --flamingo-ref puts a snapshot of a git
@@ -11,15 +14,39 @@
 
 import { pathToFileURL } from 'node:url';
 import type * as Flamingo from '../../../src/main/index.ts';
-import { announceReady, exitOnStop, fanoutPayload, parseServerArgs, reportStats, triggerRound } from './protocol.ts';
+import { IngestSum, countNow, ingestChunk, ingestLine, ingestReply, printCount } from './ingest.ts';
+import { announceReady, exitOnStop, fanoutPayload, onStdinLine, parseServerArgs, reportStats, triggerRound } from './protocol.ts';
 
 const entry = process.env.FLAMINGO_ENTRY ? pathToFileURL(process.env.FLAMINGO_ENTRY).href : '../../../src/main/index.ts';
 const { listen } = (await import(entry)) as typeof Flamingo;
 const args = parseServerArgs();
-const server = await listen({ host: '127.0.0.1', port: args.port, workers: args.workers });
+const lines = args.mode === 'ingest-lines';
+const server = await listen({ host: '127.0.0.1', port: args.port, workers: args.workers, framing: lines ? 'delimiter' : 'raw' });
 
 if (args.mode === 'echo') {
   server.on('data', (id, data) => server.send(id, data));
+} else if (args.mode === 'ingest-lines' || args.mode === 'ingest-chunks') {
+  const sums = new Map<number, IngestSum>();
+  const sumOf = (id: number): IngestSum => {
+    let sum = sums.get(id);
+    if (sum === undefined) sums.set(id, (sum = new IngestSum()));
+    return sum;
+  };
+  server.on('close', (id) => sums.delete(id));
+  if (lines) {
+    server.on('data', (id, line) => {
+      const sum = sumOf(id);
+      if (ingestLine(sum, line)) server.send(id, ingestReply(sum));
+    });
+  } else {
+    server.on('data', (id, chunk) => {
+      const sum = sumOf(id);
+      if (ingestChunk(sum, chunk)) server.send(id, ingestReply(sum));
+    });
+  }
+  onStdinLine((line) => {
+    if (line === 'count') printCount([countNow()]);
+  });
 } else {
   // Every open id, kept dense for sendMany: a close moves the last id into its place.
   const ids: number[] = [];

@@ -3,9 +3,11 @@
 // default). In fanout mode it also keeps its sockets in a Set and writes a
 // round's payload to each of them; `relay` tells the other processes or
 // threads of a sharded baseline (cluster, threads) about the round, and
-// `broadcast` is what they call when told.
+// `broadcast` is what they call when told. In the ingest modes each socket
+// is read and checksummed instead (ingest.ts): nothing is echoed.
 
 import { type Server, type Socket, createServer } from 'node:net';
+import { ingestSocket } from './ingest.ts';
 import { type ServerArgs, fanoutPayload, triggerRound } from './protocol.ts';
 
 export interface NetEcho {
@@ -25,6 +27,10 @@ export function startNetEcho(args: ServerArgs, reusePort: boolean, relay: (round
   const server = createServer({ noDelay: true }, (socket) => {
     // The load generator closes with a reset: ECONNRESET is its normal goodbye.
     socket.on('error', ignore);
+    if (args.mode === 'ingest-lines' || args.mode === 'ingest-chunks') {
+      ingestSocket(socket, args.mode === 'ingest-lines');
+      return;
+    }
     if (args.mode === 'echo') {
       socket.on('data', (d) => socket.write(d));
       return;

@@ -9,6 +9,9 @@
 // generator sends its trigger as one 8-byte write on an idle connection, so
 // on loopback it arrives as one chunk; an echo message is at least 16 bytes
 // and starts with a connection number, never with the magic.
+//
+// The ingest modes (ingest-lines, ingest-chunks) are not echo servers: see
+// ingest.ts. Their servers answer "count" on stdin (onStdinLine).
 
 import { parseArgs } from 'node:util';
 
@@ -18,7 +21,8 @@ export const TRIGGER_BYTES = 8;
 /** "FLMG" little-endian: loadgen.c FANOUT_MAGIC. */
 export const FANOUT_MAGIC = 0x474d4c46;
 
-export type ServerMode = 'echo' | 'fanout';
+export const SERVER_MODES = ['echo', 'fanout', 'ingest-lines', 'ingest-chunks'] as const;
+export type ServerMode = (typeof SERVER_MODES)[number];
 
 export interface ServerArgs {
   mode: ServerMode;
@@ -37,9 +41,10 @@ export function parseServerArgs(): ServerArgs {
     },
     strict: true,
   });
-  if (values.mode !== 'echo' && values.mode !== 'fanout') throw new Error(`--mode must be echo or fanout; got ${values.mode}`);
+  const mode = values.mode as ServerMode;
+  if (!SERVER_MODES.includes(mode)) throw new Error(`--mode must be one of ${SERVER_MODES.join(', ')}; got ${values.mode}`);
   return {
-    mode: values.mode,
+    mode,
     port: Number(values.port),
     workers: Number(values.workers),
     fanoutBytes: Number(values['fanout-bytes']),
@@ -70,6 +75,20 @@ export function announceReady(port: number): void {
 /** A line of facts the orchestrator stores next to the run's figures. */
 export function reportStats(stats: unknown): void {
   process.stdout.write(`STATS ${JSON.stringify(stats)}\n`);
+}
+
+/** Calls `handler` with each line the orchestrator writes to stdin (besides its end, which exitOnStop watches). */
+export function onStdinLine(handler: (line: string) => void): void {
+  let pending = '';
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (text: string) => {
+    pending += text;
+    for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
+      const line = pending.slice(0, nl).trim();
+      pending = pending.slice(nl + 1);
+      if (line !== '') handler(line);
+    }
+  });
 }
 
 /**

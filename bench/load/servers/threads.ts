@@ -5,11 +5,15 @@
 // and tells the other threads over a BroadcastChannel, which write to
 // theirs: a thread cannot write to another thread's sockets.
 //
-//   node bench/load/servers/threads.ts --mode echo|fanout [--port 0] [--workers 2]
+// In the ingest modes each thread checksums its own connections; "count" on
+// stdin asks every thread for its count.
+//
+//   node bench/load/servers/threads.ts --mode echo|fanout|ingest-lines|ingest-chunks [--port 0] [--workers 2]
 
 import { BroadcastChannel, Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { type ConsumerCount, countNow, printCount } from './ingest.ts';
 import { listeningPort, startNetEcho } from './net-echo.ts';
-import { type ServerArgs, announceReady, exitOnStop, parseServerArgs } from './protocol.ts';
+import { type ServerArgs, announceReady, exitOnStop, onStdinLine, parseServerArgs } from './protocol.ts';
 
 const CHANNEL = 'flamingo-bench-fanout';
 
@@ -30,6 +34,18 @@ if (isMainThread) {
   // The first thread picks the port; the others join it.
   const port = await startThread(args.port);
   for (let i = 1; i < args.workers; i++) await startThread(port);
+  let counts: ConsumerCount[] = [];
+  for (const thread of threads) {
+    thread.on('message', (count: ConsumerCount) => {
+      counts.push(count);
+      if (counts.length === threads.length) printCount(counts);
+    });
+  }
+  onStdinLine((line) => {
+    if (line !== 'count') return;
+    counts = [];
+    for (const thread of threads) thread.postMessage('count');
+  });
   announceReady(port);
   exitOnStop(async () => {
     stopping = true;
@@ -42,4 +58,5 @@ if (isMainThread) {
   channel.onmessage = (event) => echo.broadcast((event as { data: number }).data);
   if (args.mode === 'echo') channel.unref();
   parentPort!.postMessage(listeningPort(echo.server));
+  parentPort!.on('message', () => parentPort!.postMessage(countNow()));
 }
