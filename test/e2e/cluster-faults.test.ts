@@ -4,15 +4,13 @@
 // case local traffic goes on, nothing routed is lost without being counted,
 // and routing comes back by itself.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RoutingStats } from '../../src/main/cluster/routing-stats.ts';
 import {
   type ClusterNode,
   type LineClient,
   type Subscription,
   byNode,
-  connectSpread,
-  destroyAll,
   eventually,
   nodeChannelSubscribers,
   numberedLine,
@@ -20,13 +18,12 @@ import {
   sendAcrossAndVerify,
   shardSubscribers,
   sleep,
-  spawnNodes,
-  stopAll,
   subscribeAll,
   untilNodesAgree,
   untilSubscriptionsSettle,
+  useNodeGroup,
 } from '../helpers/cluster-nodes.ts';
-import { type RedisServer, redisCli, startRedis } from '../helpers/redis.ts';
+import { redisCli, startRedis } from '../helpers/redis.ts';
 
 /** Where lease timing is what is tested. */
 const LEASE_MS = 1000;
@@ -81,36 +78,17 @@ function delta(after: RoutingStats, before: RoutingStats, field: 'routedOut' | '
 
 describe('Redis killed and started again, empty, on the same port', () => {
   const PREFIX = 'restart';
-  let redis: RedisServer | undefined;
-  const nodes: ClusterNode[] = [];
-  const clients: LineClient[] = [];
   let news: Subscription[] = [];
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    await spawnNodes(3, { redis: redis.url, prefix: PREFIX, leaseMs: CALM_LEASE_MS }, nodes);
-    await untilNodesAgree(
-      nodes,
-      nodes.map((n) => n.node),
-    );
-    await connectSpread(
-      nodes[0]!.port,
-      nodes.map((n) => n.node),
-      clients,
-      30,
-      3,
-    );
-    const spread = byNode(clients);
-    news = nodes.map((node) => ({ client: spread.get(node.node)![0]!, topic: 'news', via: node }));
-    await subscribeAll(nodes, news);
-    await untilSubscriptionsSettle(nodes, news, [redis.port], PREFIX, ['news']);
-  });
-
-  afterAll(async () => {
-    destroyAll(clients);
-    await stopAll(nodes);
-    await redis?.stop();
-  });
+  const group = useNodeGroup(
+    { redis: startRedis, count: 3, cluster: { prefix: PREFIX, leaseMs: CALM_LEASE_MS }, clients: { initial: 30, perNode: 3 } },
+    async ({ nodes, clients, redisPorts }) => {
+      const spread = byNode(clients);
+      news = nodes.map((node) => ({ client: spread.get(node.node)![0]!, topic: 'news', via: node }));
+      await subscribeAll(nodes, news);
+      await untilSubscriptionsSettle(nodes, news, redisPorts, PREFIX, ['news']);
+    },
+  );
+  const { nodes, clients } = group;
 
   it('serves locally while Redis is down, counts every routed send, and resumes routing and topics by itself once Redis is back', async () => {
     const [a, b, c] = nodes as [ClusterNode, ClusterNode, ClusterNode];
@@ -121,7 +99,7 @@ describe('Redis killed and started again, empty, on the same port', () => {
     await untilRouted(a, bClient, 'BEFORE');
 
     const killedAt = Date.now();
-    await redis!.kill();
+    await group.redis.kill();
     await untilRouteErrors(nodes, killedAt);
     const down = new Map((await Promise.all(nodes.map((n) => n.routing()))).map((s) => [s.node, s]));
 
@@ -150,16 +128,16 @@ describe('Redis killed and started again, empty, on the same port', () => {
     // Stay down past a whole lease: nobody may be declared down for an outage of Redis itself.
     await sleep(CALM_LEASE_MS + 500 - (Date.now() - killedAt));
 
-    await redis!.restart();
+    await group.redis.restart();
     const restartedAt = Date.now();
     // Every node's channel and the topic's channels are subscribed again, with no process restarted.
     await eventually(
-      async () => (await Promise.all(nodes.map((n) => nodeChannelSubscribers([redis!.port], PREFIX, n.node)))).every((count) => count === 1),
+      async () => (await Promise.all(nodes.map((n) => nodeChannelSubscribers(group.redisPorts, PREFIX, n.node)))).every((count) => count === 1),
       10_000,
       () => 'node channels subscribed again',
     );
     await eventually(
-      async () => (await shardSubscribers([redis!.port], PREFIX, 'news')) === 3,
+      async () => (await shardSubscribers(group.redisPorts, PREFIX, 'news')) === 3,
       10_000,
       () => 'topic channel subscribed again by all three nodes',
     );
@@ -222,30 +200,11 @@ describe('Redis killed and started again, empty, on the same port', () => {
 
 describe('a node SIGKILLed', () => {
   const PREFIX = 'killed';
-  let redis: RedisServer | undefined;
-  const nodes: ClusterNode[] = [];
-  const clients: LineClient[] = [];
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    await spawnNodes(3, { redis: redis.url, prefix: PREFIX, leaseMs: LEASE_MS }, nodes);
-    await untilNodesAgree(
-      nodes,
-      nodes.map((n) => n.node),
-    );
-    await connectSpread(
-      nodes[0]!.port,
-      nodes.map((n) => n.node),
-      clients,
-      30,
-      3,
-    );
-  });
-
-  afterAll(async () => {
-    destroyAll(clients);
-    await stopAll(nodes);
-    await redis?.stop();
+  const { nodes, clients } = useNodeGroup({
+    redis: startRedis,
+    count: 3,
+    cluster: { prefix: PREFIX, leaseMs: LEASE_MS },
+    clients: { initial: 30, perNode: 3 },
   });
 
   it('the others serve on, emit nodeDown for it after about leaseMs, stop listing it, and count sends to its ids as undeliverable', async () => {
@@ -327,31 +286,13 @@ describe('a node SIGKILLed', () => {
 describe('routeBufferBytes while Redis is away', () => {
   const PREFIX = 'buffer';
   const BUFFER = 4096;
-  let redis: RedisServer | undefined;
-  const nodes: ClusterNode[] = [];
-  const clients: LineClient[] = [];
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    await spawnNodes(2, { redis: redis.url, prefix: PREFIX, leaseMs: LEASE_MS, routeBufferBytes: BUFFER }, nodes);
-    await untilNodesAgree(
-      nodes,
-      nodes.map((n) => n.node),
-    );
-    await connectSpread(
-      nodes[0]!.port,
-      nodes.map((n) => n.node),
-      clients,
-      10,
-      2,
-    );
+  const group = useNodeGroup({
+    redis: startRedis,
+    count: 2,
+    cluster: { prefix: PREFIX, leaseMs: LEASE_MS, routeBufferBytes: BUFFER },
+    clients: { initial: 10, perNode: 2 },
   });
-
-  afterAll(async () => {
-    destroyAll(clients);
-    await stopAll(nodes);
-    await redis?.stop();
-  });
+  const { nodes, clients } = group;
 
   it('a burst larger than the buffer is dropped and counted, memory stays flat, and no more than the buffer’s worth arrives late', async () => {
     const [a, b] = nodes as [ClusterNode, ClusterNode];
@@ -359,7 +300,7 @@ describe('routeBufferBytes while Redis is away', () => {
     await untilRouted(a, target, 'BEFORE');
 
     const killedAt = Date.now();
-    await redis!.kill();
+    await group.redis.kill();
     await untilRouteErrors(nodes, killedAt);
     await sleep(100);
     const before = await a.stats();
@@ -394,9 +335,9 @@ describe('routeBufferBytes while Redis is away', () => {
     const held = (s: typeof before): number => s.memory.heapUsed + s.memory.external;
     expect(held(afterBulk) - held(before), 'heap + external bytes after a 32 MiB burst with Redis away').toBeLessThan(8 * 1024 * 1024);
 
-    await redis!.restart();
+    await group.redis.restart();
     await eventually(
-      async () => (await nodeChannelSubscribers([redis!.port], PREFIX, b.node)) === 1,
+      async () => (await nodeChannelSubscribers(group.redisPorts, PREFIX, b.node)) === 1,
       10_000,
       () => 'node channel subscribed again',
     );
@@ -439,31 +380,8 @@ describe('routeBufferBytes while Redis is away', () => {
 
 describe('connections to Redis dropped with commands in flight, Redis itself up', () => {
   const PREFIX = 'inflight';
-  let redis: RedisServer | undefined;
-  const nodes: ClusterNode[] = [];
-  const clients: LineClient[] = [];
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    await spawnNodes(2, { redis: redis.url, prefix: PREFIX, leaseMs: LEASE_MS }, nodes);
-    await untilNodesAgree(
-      nodes,
-      nodes.map((n) => n.node),
-    );
-    await connectSpread(
-      nodes[0]!.port,
-      nodes.map((n) => n.node),
-      clients,
-      10,
-      2,
-    );
-  });
-
-  afterAll(async () => {
-    destroyAll(clients);
-    await stopAll(nodes);
-    await redis?.stop();
-  });
+  const group = useNodeGroup({ redis: startRedis, count: 2, cluster: { prefix: PREFIX, leaseMs: LEASE_MS }, clients: { initial: 10, perNode: 2 } });
+  const { nodes, clients } = group;
 
   // A Redis that closes a client's connection (CLIENT KILL, its `timeout`, a proxy or
   // failover in between) while it stays reachable: the node reconnects at once. What was
@@ -478,13 +396,13 @@ describe('connections to Redis dropped with commands in flight, Redis itself up'
 
     // Hold every write (SPUBLISH, the lease's EVAL) in Redis, so they are in flight when the connections go.
     const pausedAt = Date.now();
-    await redisCli(redis!.port, 'CLIENT', 'PAUSE', '2000', 'WRITE');
+    await redisCli(group.redis.port, 'CLIENT', 'PAUSE', '2000', 'WRITE');
     expect(await a.send(target.id, 'STUCK\n')).toEqual({ accepted: 1, refused: 0, threw: {} });
     // Long enough for each node's lease renewal (every leaseMs / 3) to be held up too.
     await sleep(LEASE_MS / 2);
-    const killed = Number(await redisCli(redis!.port, 'CLIENT', 'KILL', 'TYPE', 'normal'));
+    const killed = Number(await redisCli(group.redis.port, 'CLIENT', 'KILL', 'TYPE', 'normal'));
     expect(killed).toBeGreaterThanOrEqual(2);
-    await redisCli(redis!.port, 'CLIENT', 'UNPAUSE');
+    await redisCli(group.redis.port, 'CLIENT', 'UNPAUSE');
 
     // Soft checks from here: each failure is reported, and the ones after it still run.
     let now = was;
@@ -502,7 +420,7 @@ describe('connections to Redis dropped with commands in flight, Redis itself up'
     // Three leases later both nodes still hold theirs, renewed all along.
     await sleep(3 * LEASE_MS);
     for (const node of nodes) {
-      const ttl = Number(await redisCli(redis!.port, 'PTTL', `{${PREFIX}}:lease:${node.node}`));
+      const ttl = Number(await redisCli(group.redis.port, 'PTTL', `{${PREFIX}}:lease:${node.node}`));
       expect.soft(ttl, `node ${node.node}'s lease key PTTL (-2: gone, the lease no longer renewed)`).toBeGreaterThan(0);
       expect.soft(node.events.filter((e) => e.event === 'nodeDown' && e.at >= pausedAt)).toEqual([]);
     }

@@ -5,58 +5,31 @@
 // arrive whole and in order, and publishes on 10 topics reach each
 // subscriber exactly once.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  type ClusterNode,
-  type LineClient,
   type Subscription,
   byNode,
-  connectSpread,
-  destroyAll,
   publishAndVerify,
   routingSnapshot,
   sendAcrossAndVerify,
   shardSubscribers,
-  spawnNodes,
-  stopAll,
   subscribeAll,
-  untilNodesAgree,
   untilSubscriptionsSettle,
+  useNodeGroup,
 } from '../helpers/cluster-nodes.ts';
-import { type RedisClusterServers, startRedisCluster } from '../helpers/redis.ts';
+import { startRedisCluster } from '../helpers/redis.ts';
 
 const PREFIX = 'sharded';
 const TOPICS = Array.from({ length: 10 }, (_, i) => `topic-${i}`);
 
 describe('cluster routing over a 3-shard Redis Cluster', () => {
-  let redis: RedisClusterServers | undefined;
-  const nodes: ClusterNode[] = [];
-  const clients: LineClient[] = [];
-  let ports: number[] = [];
-
-  beforeAll(async () => {
-    redis = await startRedisCluster(3);
-    ports = redis.nodes.map((n) => n.port);
-    await spawnNodes(3, { redis: redis.urls, prefix: PREFIX, leaseMs: 2000 }, nodes);
-    await untilNodesAgree(
-      nodes,
-      nodes.map((n) => n.node),
-    );
-    await connectSpread(
-      nodes[0]!.port,
-      nodes.map((n) => n.node),
-      clients,
-      90,
-      20,
-      200,
-    );
+  const group = useNodeGroup({
+    redis: () => startRedisCluster(3),
+    count: 3,
+    cluster: { prefix: PREFIX, leaseMs: 2000 },
+    clients: { initial: 90, perNode: 20, max: 200 },
   });
-
-  afterAll(async () => {
-    destroyAll(clients);
-    await stopAll(nodes);
-    await redis?.stop();
-  });
+  const { nodes, clients } = group;
 
   it('every process sends 200 numbered lines to every client of the other two: whole and in order', async () => {
     const before = await routingSnapshot(nodes);
@@ -77,10 +50,10 @@ describe('cluster routing over a 3-shard Redis Cluster', () => {
       spread.get(node.node)!.map((client, i) => ({ client, topic: TOPICS[i % TOPICS.length]!, via: i % 2 === 0 ? nodes[(n + 1) % nodes.length]! : node })),
     );
     await subscribeAll(nodes, subscriptions);
-    await untilSubscriptionsSettle(nodes, subscriptions, ports, PREFIX, TOPICS);
+    await untilSubscriptionsSettle(nodes, subscriptions, group.redisPorts, PREFIX, TOPICS);
     // The topic channels live on more than one shard (else this would test one Redis).
     const perShard = await Promise.all(
-      ports.map(async (port) => (await Promise.all(TOPICS.map((t) => shardSubscribers([port], PREFIX, t)))).reduce((x, y) => x + y)),
+      group.redisPorts.map(async (port) => (await Promise.all(TOPICS.map((t) => shardSubscribers([port], PREFIX, t)))).reduce((x, y) => x + y)),
     );
     expect(perShard.filter((count) => count > 0).length, `topic subscribers per shard: ${perShard.join(', ')}`).toBeGreaterThan(1);
     await publishAndVerify(nodes, subscriptions, TOPICS, 'P', 3);

@@ -4,15 +4,12 @@
 // others. Every line is checked, in order, byte for byte; the routing
 // counters must move by exactly the commands that crossed.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { type Server, listen } from '../../src/main/index.ts';
 import {
   type ClusterNode,
-  type LineClient,
   byNode,
-  connectSpread,
-  destroyAll,
   LINES,
   eventually,
   routingSnapshot,
@@ -20,35 +17,19 @@ import {
   sleep,
   spawnNodes,
   stopAll,
-  untilNodesAgree,
+  useNodeGroup,
 } from '../helpers/cluster-nodes.ts';
-import { type RedisServer, redisCli, startRedis } from '../helpers/redis.ts';
+import { redisCli, startRedis } from '../helpers/redis.ts';
 
 describe('cluster routing: three processes on one port', () => {
-  let redis: RedisServer | undefined;
-  const nodes: ClusterNode[] = [];
-  const clients: LineClient[] = [];
-  let numbers: number[] = [];
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    await spawnNodes(3, { redis: redis.url, prefix: 'routing', leaseMs: 2000 }, nodes);
-    numbers = nodes.map((n) => n.node);
-    await untilNodesAgree(nodes, numbers);
-    await connectSpread(nodes[0]!.port, numbers, clients, 60, 3);
-  });
-
-  afterAll(async () => {
-    destroyAll(clients);
-    await stopAll(nodes);
-    await redis?.stop();
-  });
+  const group = useNodeGroup({ redis: startRedis, count: 3, cluster: { prefix: 'routing', leaseMs: 2000 }, clients: { initial: 60, perNode: 3 } });
+  const { nodes, clients } = group;
 
   it('each process leased its own node number, and every client learned its id from the node it landed on', async () => {
-    expect(new Set(numbers).size).toBe(3);
-    for (const node of nodes) expect(await node.nodes()).toEqual([...numbers].sort((a, b) => a - b));
+    expect(new Set(group.numbers).size).toBe(3);
+    for (const node of nodes) expect(await node.nodes()).toEqual([...group.numbers].sort((a, b) => a - b));
     const spread = byNode(clients);
-    for (const n of numbers) expect(spread.get(n)?.length ?? 0).toBeGreaterThanOrEqual(3);
+    for (const n of group.numbers) expect(spread.get(n)?.length ?? 0).toBeGreaterThanOrEqual(3);
     // Each process echoes its own clients: local traffic never touches Redis.
     for (const client of clients.slice(0, 6)) client.socket.write(`ECHO ${client.id}\n`);
     await eventually(
@@ -70,12 +51,12 @@ describe('cluster routing: three processes on one port', () => {
     await eventually(
       async () => {
         after = await routingSnapshot(nodes);
-        return numbers.every((n) => after.get(n)!.routedOut - before.get(n)!.routedOut === expectedOut(n));
+        return group.numbers.every((n) => after.get(n)!.routedOut - before.get(n)!.routedOut === expectedOut(n));
       },
       5000,
-      () => `routedOut deltas ${numbers.map((n) => `${n}: ${after.get(n)!.routedOut - before.get(n)!.routedOut}/${expectedOut(n)}`).join(', ')}`,
+      () => `routedOut deltas ${group.numbers.map((n) => `${n}: ${after.get(n)!.routedOut - before.get(n)!.routedOut}/${expectedOut(n)}`).join(', ')}`,
     );
-    for (const n of numbers) {
+    for (const n of group.numbers) {
       const a = after.get(n)!;
       const b = before.get(n)!;
       expect(a.routedIn - b.routedIn, `routedIn on node ${n}`).toBe(expectedIn(n));
@@ -89,7 +70,7 @@ describe('cluster routing: three processes on one port', () => {
   it('sendMany from one process over ids of all three nodes: each listed client gets exactly one copy, the others none', async () => {
     const spread = byNode(clients);
     // Leave out one client per node, to see that only the listed ids get it.
-    const left = new Set(numbers.map((n) => spread.get(n)![0]!.id));
+    const left = new Set(group.numbers.map((n) => spread.get(n)![0]!.id));
     const listed = clients.filter((c) => !left.has(c.id));
     for (const sender of nodes) {
       const before = await routingSnapshot(nodes);
@@ -119,7 +100,7 @@ describe('cluster routing: three processes on one port', () => {
         5000,
         () => `routedOut on the sender moved by ${after.get(sender.node)!.routedOut - before.get(sender.node)!.routedOut}, not 2`,
       );
-      for (const n of numbers.filter((n) => n !== sender.node)) expect(after.get(n)!.routedIn - before.get(n)!.routedIn, `routedIn on ${n}`).toBe(1);
+      for (const n of group.numbers.filter((n) => n !== sender.node)) expect(after.get(n)!.routedIn - before.get(n)!.routedIn, `routedIn on ${n}`).toBe(1);
     }
   });
 
@@ -127,7 +108,7 @@ describe('cluster routing: three processes on one port', () => {
     const [sender, ...others] = nodes;
     const spread = byNode(clients);
     const victims = others.map((n) => spread.get(n.node)!.at(-1)!);
-    const bystanders = numbers.map((n) => spread.get(n)![0]!);
+    const bystanders = group.numbers.map((n) => spread.get(n)![0]!);
     const before = await sender!.routing();
     for (const victim of victims) {
       expect(await sender!.send(victim.id, 'LAST WORDS\n')).toEqual({ accepted: 1, refused: 0, threw: {} });

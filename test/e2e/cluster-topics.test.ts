@@ -5,25 +5,20 @@
 // topic's Redis channel only while one of its own connections is
 // subscribed; unsubscribe() and a connection's close stop delivery.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type ClusterNode,
-  type LineClient,
   type Subscription,
   byNode,
-  connectSpread,
-  destroyAll,
   eventually,
   publishAndVerify,
   routingSnapshot,
   shardSubscribers,
-  spawnNodes,
-  stopAll,
   subscribeAll,
-  untilNodesAgree,
   untilSubscriptionsSettle,
+  useNodeGroup,
 } from '../helpers/cluster-nodes.ts';
-import { type RedisServer, startRedis } from '../helpers/redis.ts';
+import { startRedis } from '../helpers/redis.ts';
 
 const PREFIX = 'topics';
 const TOPICS = Array.from({ length: 10 }, (_, i) => `T${i}`);
@@ -31,53 +26,33 @@ const TOPICS = Array.from({ length: 10 }, (_, i) => `T${i}`);
 const SOLO = 'T9';
 
 describe('cluster topics: 300 connections, 10 topics, three processes', () => {
-  let redis: RedisServer | undefined;
-  const nodes: ClusterNode[] = [];
-  const clients: LineClient[] = [];
   let subscriptions: Subscription[] = [];
   let solo: ClusterNode;
-
-  beforeAll(async () => {
-    redis = await startRedis();
-    await spawnNodes(3, { redis: redis.url, prefix: PREFIX, leaseMs: 2000 }, nodes);
-    await untilNodesAgree(
-      nodes,
-      nodes.map((n) => n.node),
-    );
-    await connectSpread(
-      nodes[0]!.port,
-      nodes.map((n) => n.node),
-      clients,
-      300,
-      30,
-      400,
-    );
-    solo = nodes[0]!;
-    // The first node's clients cycle over all 10 topics, the others' over the first 9:
-    // SOLO's subscribers are all on the first node. Every third client is
-    // subscribed through the next node, which must forward it.
-    const spread = byNode(clients);
-    subscriptions = nodes.flatMap((node, n) =>
-      spread.get(node.node)!.map((client, i) => ({
-        client,
-        topic: TOPICS[i % (node === solo ? 10 : 9)]!,
-        via: i % 3 === 0 ? nodes[(n + 1) % nodes.length]! : node,
-      })),
-    );
-  });
-
-  afterAll(async () => {
-    destroyAll(clients);
-    await stopAll(nodes);
-    await redis?.stop();
-  });
+  const group = useNodeGroup(
+    { redis: startRedis, count: 3, cluster: { prefix: PREFIX, leaseMs: 2000 }, clients: { initial: 300, perNode: 30, max: 400 } },
+    ({ nodes, clients }) => {
+      solo = nodes[0]!;
+      // The first node's clients cycle over all 10 topics, the others' over the first 9:
+      // SOLO's subscribers are all on the first node. Every third client is
+      // subscribed through the next node, which must forward it.
+      const spread = byNode(clients);
+      subscriptions = nodes.flatMap((node, n) =>
+        spread.get(node.node)!.map((client, i) => ({
+          client,
+          topic: TOPICS[i % (node === solo ? 10 : 9)]!,
+          via: i % 3 === 0 ? nodes[(n + 1) % nodes.length]! : node,
+        })),
+      );
+    },
+  );
+  const { nodes } = group;
 
   it('subscriptions made locally and through another node all land on the id’s own node, and Redis has one subscriber per serving node per topic', async () => {
     expect(subscriptions.filter((s) => s.topic === SOLO).every((s) => s.client.node === solo.node)).toBe(true);
     expect(subscriptions.filter((s) => s.topic === SOLO && s.via !== solo).length).toBeGreaterThan(0);
     await subscribeAll(nodes, subscriptions);
-    await untilSubscriptionsSettle(nodes, subscriptions, [redis!.port], PREFIX, TOPICS);
-    expect(await shardSubscribers([redis!.port], PREFIX, SOLO)).toBe(1);
+    await untilSubscriptionsSettle(nodes, subscriptions, group.redisPorts, PREFIX, TOPICS);
+    expect(await shardSubscribers(group.redisPorts, PREFIX, SOLO)).toBe(1);
   });
 
   it('publishes from every process reach every subscriber exactly once, each publisher’s in order; publishesIn counts what came from the others', async () => {
@@ -107,7 +82,7 @@ describe('cluster topics: 300 connections, 10 topics, three processes', () => {
       expect(after.get(node.node)!.topics).toBe(node === solo ? 10 : 9);
     }
     // Only the solo node listens on the topic's channel.
-    expect(await shardSubscribers([redis!.port], PREFIX, SOLO)).toBe(1);
+    expect(await shardSubscribers(group.redisPorts, PREFIX, SOLO)).toBe(1);
   });
 
   it('unsubscribe() (locally and through another node) and a connection’s close stop delivery, and the subscription counts drop', async () => {
@@ -126,9 +101,9 @@ describe('cluster topics: 300 connections, 10 topics, three processes', () => {
     for (const result of results) expect(result.every(Boolean)).toBe(true);
     for (const { client } of closed) client.destroy();
     const remaining = subscriptions.filter((s) => !unsubscribed.includes(s) && !closed.includes(s));
-    await untilSubscriptionsSettle(nodes, remaining, [redis!.port], PREFIX, TOPICS);
-    expect(await shardSubscribers([redis!.port], PREFIX, SOLO)).toBe(0);
-    expect(await shardSubscribers([redis!.port], PREFIX, 'T0')).toBe(2);
+    await untilSubscriptionsSettle(nodes, remaining, group.redisPorts, PREFIX, TOPICS);
+    expect(await shardSubscribers(group.redisPorts, PREFIX, SOLO)).toBe(0);
+    expect(await shardSubscribers(group.redisPorts, PREFIX, 'T0')).toBe(2);
     await eventually(
       () => closed.every((s) => s.client.closed),
       5000,

@@ -6,12 +6,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { decodeId } from '../../src/main/index.ts';
 import { nodeChannel, topicChannel } from '../../src/main/cluster/lease.ts';
 import type { RoutingStats } from '../../src/main/cluster/routing-stats.ts';
 import type { NodeConfig, NodeEvent, Outcome, Request } from '../fixtures/cluster-node.ts';
-import { redisCli } from './redis.ts';
+import { type RedisClusterServers, type RedisServer, redisCli } from './redis.ts';
 
 export type { Outcome } from '../fixtures/cluster-node.ts';
 
@@ -415,6 +415,85 @@ export function byNode(clients: LineClient[]): Map<number, LineClient[]> {
     else list.push(client);
   }
   return map;
+}
+
+// ---------------------------------------------------------------------------
+// A group: Redis, nodes sharing one port, clients spread over them
+
+export interface NodeGroupOptions<R extends RedisServer | RedisClusterServers> {
+  /** Starts the Redis the nodes share: startRedis, or () => startRedisCluster(3). */
+  redis: () => Promise<R>;
+  /** How many nodes (spawnNodes). */
+  count: number;
+  /** What each node is given besides Redis: prefix, leaseMs, routeBufferBytes, workers. */
+  cluster: Omit<SpawnOptions, 'port' | 'redis'>;
+  /** connectSpread: `initial` clients, then more until every node has `perNode`, at most `max` (default initial * 3). */
+  clients: { initial: number; perNode: number; max?: number };
+}
+
+/**
+ * Redis, `count` nodes on one port that all list each other, and clients
+ * spread over them. `nodes` and `clients` fill as start() goes, so stop()
+ * ends whatever of it started, even after a failed start.
+ */
+export class NodeGroup<R extends RedisServer | RedisClusterServers> {
+  readonly nodes: ClusterNode[] = [];
+  readonly clients: LineClient[] = [];
+  readonly #options: NodeGroupOptions<R>;
+  #redis: R | undefined;
+
+  constructor(options: NodeGroupOptions<R>) {
+    this.#options = options;
+  }
+
+  get redis(): R {
+    if (this.#redis === undefined) throw new Error('the node group has not started');
+    return this.#redis;
+  }
+
+  /** The ports of Redis: the one server's, or every shard's. */
+  get redisPorts(): number[] {
+    const redis: RedisServer | RedisClusterServers = this.redis;
+    return 'nodes' in redis ? redis.nodes.map((n) => n.port) : [redis.port];
+  }
+
+  /** The nodes' numbers, in the order they started. */
+  get numbers(): number[] {
+    return this.nodes.map((n) => n.node);
+  }
+
+  async start(): Promise<void> {
+    const { count, cluster, clients } = this.#options;
+    const redis: RedisServer | RedisClusterServers = (this.#redis = await this.#options.redis());
+    await spawnNodes(count, { ...cluster, redis: 'urls' in redis ? redis.urls : redis.url }, this.nodes);
+    await untilNodesAgree(this.nodes, this.numbers);
+    await connectSpread(this.nodes[0]!.port, this.numbers, this.clients, clients.initial, clients.perNode, clients.max);
+  }
+
+  /** Destroys the clients, stops the nodes, then Redis. */
+  async stop(): Promise<void> {
+    destroyAll(this.clients);
+    await stopAll(this.nodes);
+    await this.#redis?.stop();
+  }
+}
+
+/**
+ * A NodeGroup for the tests of a describe block: started in its beforeAll,
+ * followed in the same hook by `setUp` (what the block adds), and stopped in
+ * its afterAll.
+ */
+export function useNodeGroup<R extends RedisServer | RedisClusterServers>(
+  options: NodeGroupOptions<R>,
+  setUp?: (group: NodeGroup<R>) => void | Promise<void>,
+): NodeGroup<R> {
+  const group = new NodeGroup(options);
+  beforeAll(async () => {
+    await group.start();
+    await setUp?.(group);
+  });
+  afterAll(() => group.stop());
+  return group;
 }
 
 // ---------------------------------------------------------------------------
