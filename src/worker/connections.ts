@@ -207,7 +207,7 @@ export class Connections {
       if (socket === undefined) continue;
       table.decideClose(slot, CloseCode.shutdown);
       table.flags[slot]! |= SlotFlag.CLOSING;
-      if ((table.flags[slot]! & SlotFlag.PAUSED_BY_RING) !== 0) socket.resume();
+      this.#readPauses.resume(slot);
       socket.destroySoon();
     }
     let abandonedBytes = 0;

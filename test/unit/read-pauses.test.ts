@@ -1,8 +1,11 @@
 // Read pauses as a part: which sockets stop reading while the event ring is
-// full, and which read again once it has drained.
+// full, and which read again once it has drained; on real sockets, that a
+// paused socket really stops reading (nothing more is taken from the kernel
+// into the worker) and that everything arrives, in order, once resumed.
 
-import type { Socket } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { type Server, type Socket, createServer } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connect, prng, randomBytes } from '../helpers/clients.ts';
 import { StatField, createStatsStorage, statsView } from '../../src/shared/stats.ts';
 import { ConnectionTable, SlotFlag } from '../../src/worker/connection-table.ts';
 import { ReadPauses } from '../../src/worker/read-pauses.ts';
@@ -57,3 +60,73 @@ describe('ReadPauses', () => {
     expect(sockets[0]!.resumes).toBe(0);
   });
 });
+
+describe('ReadPauses on real sockets', () => {
+  let server: Server | undefined;
+  const sockets: Socket[] = [];
+
+  afterEach(async () => {
+    for (const socket of sockets) socket.destroy();
+    sockets.length = 0;
+    await new Promise((resolve) => server?.close(resolve) ?? resolve(undefined));
+    server = undefined;
+  });
+
+  /** `count` connections; each accepted socket sits in a table slot and reads like a worker's (a 'data' listener). */
+  async function accepted(count: number): Promise<{ table: ConnectionTable; pauses: ReadPauses; clients: Socket[]; received: Buffer[][] }> {
+    const table = new ConnectionTable(new SharedArrayBuffer(4 * count), count);
+    const pauses = new ReadPauses(table, statsView(createStatsStorage()));
+    const received: Buffer[][] = [];
+    const s = (server = createServer({ allowHalfOpen: true }, (socket) => {
+      sockets.push(socket);
+      const slot = table.allocate(socket);
+      received[slot] = [];
+      socket.on('data', (chunk: Buffer) => received[slot]!.push(chunk));
+    }));
+    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+    const port = (s.address() as { port: number }).port;
+    const clients: Socket[] = [];
+    for (let i = 0; i < count; i++) {
+      const client = await connect(port);
+      sockets.push(client);
+      clients.push(client);
+      // One byte through first, so the accepted socket is in its slot and reading.
+      client.write('>');
+      await waitUntil(() => received[i]?.length === 1, 5000, `connection ${i} to deliver its first byte`);
+    }
+    return { table, pauses, clients, received };
+  }
+
+  it('a socket paused by pause() or pauseAll() takes nothing more from the kernel, and resumeAll() delivers every byte in order', async () => {
+    const { table, pauses, clients, received } = await accepted(3);
+    pauses.pause(0);
+    pauses.pauseAll();
+    const payloads = clients.map((_, i) => randomBytes(prng(i + 1), 512 * 1024));
+    for (const [i, client] of clients.entries()) client.write(payloads[i]!);
+    // Long enough for the kernel to hand a reading socket several 64 KiB reads.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    for (let slot = 0; slot < 3; slot++) {
+      const socket = table.sockets[slot]!;
+      expect(socket.readableLength, `bytes slot ${slot} read into its stream while paused`).toBe(0);
+      expect(received[slot]!.length, `data events of slot ${slot} while paused`).toBe(1);
+    }
+    pauses.resumeAll();
+    for (let slot = 0; slot < 3; slot++) {
+      const expected = Buffer.concat([Buffer.from('>'), payloads[slot]!]);
+      await waitUntil(() => Buffer.concat(received[slot]!).length >= expected.length, 10_000, `slot ${slot} to receive everything`);
+      expect(Buffer.concat(received[slot]!).equals(expected)).toBe(true);
+    }
+  });
+});
+
+function waitUntil(done: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const deadline = performance.now() + timeoutMs;
+    const check = (): void => {
+      if (done()) resolve();
+      else if (performance.now() > deadline) reject(new Error(`timed out waiting for ${what}`));
+      else setTimeout(check, 5);
+    };
+    check();
+  });
+}
