@@ -112,7 +112,7 @@ interface Target {
   what: string;
 }
 
-/** Issue 12's bar (issue 3's for closed-loop echo CPU and p99), against plain `net` in the same run, every client shape. */
+/** The performance targets (CPU per message at equal offered load, p99, closed-loop echo, bulk and ingestion), against plain `net` in the same run, every client shape. */
 const TARGETS: Target[] = [
   { scenarios: RATE_SCENARIOS, key: 'serverCpuPerM', max: 1.0, what: 'server CPU per 1M messages at equal offered load' },
   { scenarios: RATE_SCENARIOS, key: 'p99Us', max: 1.2, what: 'p99 from scheduled send at equal offered load' },
