@@ -131,10 +131,12 @@ export class Router {
 
   /** sendMany over ids of any nodes: this node's through the sender, each other node's as one entry with its ids and one copy. */
   sendMany(ids: ArrayLike<number>, data: Uint8Array | string): boolean {
-    const bytes = payload(data, 'sendMany');
     if (ids === null || typeof ids !== 'object' || typeof ids.length !== 'number') {
       throw new FlamingoError('ERR_FLAMINGO_INVALID_ID', `sendMany() takes an array of connection ids; got ${describe(ids)}`);
     }
+    // The common broadcast names this node's ids only: the sender takes them as they are, with no copy here.
+    if (!this.#anyRemote(ids)) return this.#sender.sendMany(ids, data);
+    const bytes = payload(data, 'sendMany');
     const local: number[] = [];
     const byNode = new Map<number, number[]>();
     for (let i = 0; i < ids.length; i++) {
@@ -161,6 +163,11 @@ export class Router {
       this.#written(batch, node);
     }
     return accepted;
+  }
+
+  #anyRemote(ids: ArrayLike<number>): boolean {
+    for (let i = 0; i < ids.length; i++) if (this.isRemote(ids[i]!)) return true;
+    return false;
   }
 
   /**
