@@ -52,7 +52,7 @@ import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { boxCpu, type BoxCpu } from '../load/scenarios.ts';
-import { cpuByThread, cpuSeconds, killAll, liveChildren, monoNs, rssBytes, sleep, sleepUntil } from '../load/procs.ts';
+import { cpuByThread, cpuSeconds, killAll, monoNs, rssBytes, runGuarded, sleep, sleepUntil } from '../load/procs.ts';
 import { mergeHistograms, percentile } from '../load/stats.ts';
 import { aggregate, figuresTable, format, projection, ratios, type Metrics, type SetupResult, splitTable, stepsTable } from './report.ts';
 import { Fleet, freePort, kernelMemory, ownersOfClientPorts, Redis, socketCount } from './servers.ts';
@@ -801,35 +801,16 @@ function methodNotes(): string[] {
 }
 
 // Whatever happens, nothing we started outlives us.
-process.on('exit', killAll);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping redis-server, every server and client`);
-    killAll();
-    process.exit(130);
-  });
-}
-
-let exitCode = 1;
-try {
-  const plan = parsePlan();
-  const watchdog = setTimeout(() => {
-    console.error(`\nCLUSTER BENCHMARK FAILED: still running after ${plan.timeoutMin} minutes; stopping everything`);
-    killAll();
-    process.exit(124);
-  }, plan.timeoutMin * 60_000);
-  watchdog.unref();
-  exitCode = await main(plan);
-} catch (error) {
-  // A refused flag or a failed step says what it is; anything else is a bug here, shown with its stack.
-  const plain = error instanceof BenchFailure || String((error as { code?: unknown })?.code ?? '').startsWith('ERR_PARSE_ARGS');
-  const text = error instanceof Error ? (plain ? error.message : (error.stack ?? error.message)) : String(error);
-  console.error(`\nCLUSTER BENCHMARK FAILED: ${text}`);
-  exitCode = 1;
-} finally {
-  if (liveChildren() > 0) {
-    console.error(`stopping ${liveChildren()} processes still running`);
-    killAll();
-  }
-}
-process.exit(exitCode);
+await runGuarded(
+  'CLUSTER BENCHMARK',
+  'redis-server, every server and client',
+  () => {
+    const plan = parsePlan();
+    return { timeoutMin: plan.timeoutMin, run: () => main(plan) };
+  },
+  (error) => {
+    // A refused flag or a failed step says what it is; anything else is a bug here, shown with its stack.
+    const plain = error instanceof BenchFailure || String((error as { code?: unknown })?.code ?? '').startsWith('ERR_PARSE_ARGS');
+    return error instanceof Error ? (plain ? error.message : (error.stack ?? error.message)) : String(error);
+  },
+);

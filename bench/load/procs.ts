@@ -232,3 +232,46 @@ export async function sleepUntil(ns: bigint, maxMs = 120_000): Promise<void> {
   const left = Number(ns - monoNs()) / 1e6;
   if (left > 0) await sleep(Math.min(left, maxMs));
 }
+
+/**
+ * Runs a benchmark so that nothing it started outlives it: every child is
+ * killed on exit, on SIGINT or SIGTERM, and once `timeoutMin` minutes have
+ * passed. `start` reads the plan (its flags) and returns the time bound and
+ * the body; a failure is printed as `<name> FAILED: …` (with `describe`,
+ * or the stack) and the process exits with the body's code, or 1.
+ */
+export async function runGuarded(
+  name: string,
+  stopping: string,
+  start: () => { timeoutMin: number; run: () => Promise<number> },
+  describe: (error: unknown) => string = (error) => (error instanceof Error ? (error.stack ?? error.message) : String(error)),
+): Promise<never> {
+  process.on('exit', killAll);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      console.error(`\n${signal}: stopping ${stopping}`);
+      killAll();
+      process.exit(130);
+    });
+  }
+  let exitCode = 1;
+  try {
+    const { timeoutMin, run } = start();
+    const watchdog = setTimeout(() => {
+      console.error(`\n${name} FAILED: still running after ${timeoutMin} minutes; stopping everything`);
+      killAll();
+      process.exit(124);
+    }, timeoutMin * 60_000);
+    watchdog.unref();
+    exitCode = await run();
+  } catch (error) {
+    console.error(`\n${name} FAILED: ${describe(error)}`);
+    exitCode = 1;
+  } finally {
+    if (liveChildren() > 0) {
+      console.error(`stopping ${liveChildren()} processes still running`);
+      killAll();
+    }
+  }
+  process.exit(exitCode);
+}

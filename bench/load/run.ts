@@ -65,7 +65,7 @@ import { availableParallelism, cpus, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type LoadMode, buildLoadgen } from './loadgen.ts';
-import { killAll, liveChildren, sleep } from './procs.ts';
+import { killAll, runGuarded, sleep } from './procs.ts';
 import { type Meta, type RunRecord, aggregate, checkTargets, headerLines, markdownReport, markdownTable, orderCases, ratiosJson } from './report.ts';
 import { DEFAULT_SCENARIOS, SCENARIOS, SCENARIO_GROUPS, SCENARIO_NAMES, type ScenarioName, type Settings, boxCpu, runScenario } from './scenarios.ts';
 import { SERVER_KINDS, type ServerKind } from './server-process.ts';
@@ -342,32 +342,7 @@ function collectNotes(records: readonly RunRecord[], failures: readonly string[]
 }
 
 // Whatever happens, nothing we started outlives us.
-process.on('exit', killAll);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping every server and load generator`);
-    killAll();
-    process.exit(130);
-  });
-}
-
-let exitCode = 1;
-try {
+await runGuarded('LOAD BENCHMARK', 'every server and load generator', () => {
   const plan = parsePlan();
-  const watchdog = setTimeout(() => {
-    console.error(`\nLOAD BENCHMARK FAILED: still running after ${plan.timeoutMin} minutes; stopping everything`);
-    killAll();
-    process.exit(124);
-  }, plan.timeoutMin * 60_000);
-  watchdog.unref();
-  exitCode = await main();
-} catch (error) {
-  console.error(`\nLOAD BENCHMARK FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  exitCode = 1;
-} finally {
-  if (liveChildren() > 0) {
-    console.error(`stopping ${liveChildren()} processes still running`);
-    killAll();
-  }
-}
-process.exit(exitCode);
+  return { timeoutMin: plan.timeoutMin, run: main };
+});
