@@ -3,13 +3,19 @@
 // comlink. Nothing here is on the data path.
 //
 // Slot states (WorkerInit.slotStates): one SharedArrayBuffer per worker
-// index, one Uint32 word per slot of its connection table.
+// index, one Uint32 word per slot of its connection table, then one word
+// for the run's generation base.
 //
 //   word    value                     writer                       readers
 //   slot    generation of the last    the I/O worker, when it      that worker (plain loads of its own
 //           connection given the      gives the slot to a new      writes); after a restart, its
 //           slot (0: never used)      connection (Atomics.store)   replacement, once per slot, before
 //                                                                  it first gives the slot out (Atomics.load)
+//   slots   the generation a never-   the supervisor, before the   the worker, at start
+//           used slot counts up from  storage is posted
+//
+// The base sits in a word of its own rather than in every slot: filling a
+// million slots would make every page of the storage resident at start.
 //
 // Nothing else reads these words, and nothing marks a slot open or closed
 // here: the consumer knows which ids are open from the events it received
@@ -43,8 +49,8 @@ export interface WorkerInit {
 
 /** `base`: the generation every slot counts up from in this run (so a new run never repeats an earlier run's ids). */
 export function createSlotStatesStorage(slots: number, base = 0): SharedArrayBuffer {
-  const storage = new SharedArrayBuffer(slots * Uint32Array.BYTES_PER_ELEMENT);
-  if (base !== 0) new Uint32Array(storage).fill(base);
+  const storage = new SharedArrayBuffer((slots + 1) * Uint32Array.BYTES_PER_ELEMENT);
+  new Uint32Array(storage)[slots] = base;
   return storage;
 }
 

@@ -30,6 +30,8 @@ export class ConnectionTable {
   readonly sockets: (Socket | undefined)[] = [];
   /** Each slot's generation: this table's only shared memory (see control.ts). */
   readonly states: Uint32Array;
+  /** The generation a never-used slot counts up from (the word after the slots). */
+  readonly #base: number;
   readonly flags: Uint8Array;
   /** Close code + 1 of the first reason decided for the slot; 0 = none yet. */
   readonly closeCode: Uint8Array;
@@ -47,6 +49,7 @@ export class ConnectionTable {
   constructor(slotStates: SharedArrayBuffer, capacity: number) {
     this.capacity = capacity;
     this.states = new Uint32Array(slotStates, 0, capacity);
+    this.#base = new Uint32Array(slotStates, capacity * Uint32Array.BYTES_PER_ELEMENT, 1)[0]!;
     this.flags = new Uint8Array(capacity);
     this.closeCode = new Uint8Array(capacity);
     this.ids = new Float64Array(capacity);
@@ -80,7 +83,8 @@ export class ConnectionTable {
       return -1;
     }
     // A slot this thread has not used yet may carry a dead predecessor's generation.
-    const generation = nextGeneration(Atomics.load(this.states, slot));
+    const previous = Atomics.load(this.states, slot);
+    const generation = nextGeneration(previous === 0 ? this.#base : previous);
     // Publishes the new generation to a replacement, should this thread die.
     Atomics.store(this.states, slot, generation);
     this.flags[slot] = 0;

@@ -34,4 +34,17 @@ describe('slot generations', () => {
     expect(table.generation(slot)).toBe(generation);
     expect(table.live(slot, generation)).toBeUndefined();
   });
+
+  it("a run's generation base applies to every slot it has not used yet, and a replacement still goes on past what was given out", () => {
+    const base = 70_000;
+    const storage = createSlotStatesStorage(3, base);
+    const first = new ConnectionTable(storage, 3);
+    const a = first.allocate(socket);
+    expect(first.generation(a)).toBe(base + 1);
+    const replacement = new ConnectionTable(storage, 3);
+    const again = replacement.allocate(socket);
+    const fresh = replacement.allocate(socket);
+    expect(replacement.generation(again)).toBe(base + 2);
+    expect(replacement.generation(fresh)).toBe(base + 1);
+  });
 });
