@@ -64,11 +64,12 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { compileServers, compileSnapshot } from './build.ts';
 import { type LoadMode, buildLoadgen } from './loadgen.ts';
 import { killAll, runGuarded, sleep } from './procs.ts';
 import { type Meta, type RunRecord, aggregate, checkTargets, headerLines, markdownReport, markdownTable, orderCases, ratiosJson } from './report.ts';
 import { DEFAULT_SCENARIOS, SCENARIOS, SCENARIO_GROUPS, SCENARIO_NAMES, type ScenarioName, type Settings, boxCpu, runScenario } from './scenarios.ts';
-import { SERVER_KINDS, type ServerKind } from './server-process.ts';
+import { SERVER_KINDS, type ServerKind, ServerProcess } from './server-process.ts';
 
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -217,7 +218,7 @@ function flamingoSource(ref: string | undefined): { entry?: string; description:
   const git = (...args: string[]): string => execFileSync('git', args, { cwd: REPO, encoding: 'utf8' }).trim();
   if (ref === undefined) {
     const dirty = git('status', '--porcelain', '--', 'src') !== '';
-    return { description: `working tree at ${git('rev-parse', '--short', 'HEAD')}${dirty ? ' with uncommitted changes in src/' : ''}` };
+    return { description: `working tree at ${git('rev-parse', '--short', 'HEAD')}${dirty ? ' with uncommitted changes in src/' : ''}, compiled` };
   }
   const commit = git('rev-parse', '--verify', `${ref}^{commit}`);
   const dir = `${BUILD_DIR}flamingo-${commit.slice(0, 12)}/`;
@@ -225,7 +226,7 @@ function flamingoSource(ref: string | undefined): { entry?: string; description:
     mkdirSync(dir, { recursive: true });
     execFileSync('sh', ['-c', 'git archive "$1" src | tar -x -C "$2"', 'sh', commit, dir], { cwd: REPO, stdio: 'inherit' });
   }
-  return { entry: `${dir}src/main/index.ts`, description: `${ref} (${commit.slice(0, 12)}), a snapshot of its src/` };
+  return { entry: compileSnapshot(dir), description: `${ref} (${commit.slice(0, 12)}), a snapshot of its src/, compiled` };
 }
 
 /** Waits (at most `maxSeconds`) until other processes leave the CPUs idle; returns the last busy figure in cores. */
@@ -244,6 +245,7 @@ async function main(): Promise<number> {
   const plan = parsePlan();
   const started = Date.now();
   buildLoadgen();
+  ServerProcess.directory = compileServers(BUILD_DIR);
   const flamingo = flamingoSource(plan.flamingoRef);
   plan.settings.flamingoEntry = flamingo.entry;
   const meta: Meta = {

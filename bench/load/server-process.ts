@@ -30,7 +30,11 @@ export interface StopReport {
   stderr: string;
 }
 
+const SOURCES = fileURLToPath(new URL('./servers/', import.meta.url));
+
 export class ServerProcess {
+  /** Where the servers' files are: the compiled .js (run.ts compiles them first, build.ts says why) or, by default, the .ts sources. */
+  static directory = SOURCES;
   readonly kind: ServerKind;
   readonly child: Child;
   port = 0;
@@ -39,12 +43,12 @@ export class ServerProcess {
 
   constructor(kind: ServerKind, mode: ServerMode, workers: number, flamingoEntry?: string) {
     this.kind = kind;
-    const file = fileURLToPath(new URL(`./servers/${kind}.ts`, import.meta.url));
+    const file = `${ServerProcess.directory}${kind}.${ServerProcess.directory === SOURCES ? 'ts' : 'js'}`;
     const env = flamingoEntry === undefined ? process.env : { ...process.env, FLAMINGO_ENTRY: flamingoEntry };
     this.child = new Child(`server:${kind}`, process.execPath, [file, '--mode', mode, '--workers', String(workers)], env);
   }
 
-  /** `flamingoEntry`: another copy of src/main/index.ts for the Flamingo server (a snapshot of a git ref). */
+  /** `flamingoEntry`: another copy of the library's main entry for the Flamingo server (a snapshot of a git ref). */
   static async start(kind: ServerKind, mode: ServerMode, workers: number, flamingoEntry?: string): Promise<ServerProcess> {
     const server = new ServerProcess(kind, mode, workers, flamingoEntry);
     try {

@@ -9,15 +9,17 @@
 //   node bench/load/servers/flamingo.ts --mode echo|fanout|ingest-lines|ingest-chunks [--port 0] [--workers 2]
 //
 // FLAMINGO_ENTRY in the environment names another copy of the library's
-// src/main/index.ts to load (run.ts --flamingo-ref puts a snapshot of a git
-// ref there), so a tree being edited meanwhile does not change what is measured.
+// main entry to load (run.ts --flamingo-ref compiles a snapshot of a git
+// ref there), so a tree being edited meanwhile does not change what is
+// measured. Compiled to .js (build.ts), this file loads the compiled library.
 
 import { pathToFileURL } from 'node:url';
 import type * as Flamingo from '../../../src/main/index.ts';
 import { IngestSum, countNow, ingestChunk, ingestLine, ingestReply, printCount } from './ingest.ts';
 import { announceReady, exitOnStop, fanoutPayload, onStdinLine, parseServerArgs, reportStats, triggerRound } from './protocol.ts';
 
-const entry = process.env.FLAMINGO_ENTRY ? pathToFileURL(process.env.FLAMINGO_ENTRY).href : '../../../src/main/index.ts';
+const ownEntry = new URL(`../../../src/main/index.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url).href;
+const entry = process.env.FLAMINGO_ENTRY ? pathToFileURL(process.env.FLAMINGO_ENTRY).href : ownEntry;
 const { listen } = (await import(entry)) as typeof Flamingo;
 const args = parseServerArgs();
 const lines = args.mode === 'ingest-lines';
