@@ -3,13 +3,14 @@
 
 import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { createSlotStatesStorage } from '../../src/shared/control.ts';
 import { ConnectionTable, SlotFlag } from '../../src/worker/connection-table.ts';
 
 const socket = {} as Socket;
 
 describe('ConnectionTable', () => {
   it('hands out fresh slots first, with generation 1, and reuses a freed slot only after 1,024 other frees', () => {
-    const table = new ConnectionTable(new SharedArrayBuffer(4 * 4096), 4096);
+    const table = new ConnectionTable(createSlotStatesStorage(4096), 4096);
     const first = table.allocate(socket);
     expect(first).toBe(0);
     expect(table.generation(first)).toBe(1);
@@ -31,7 +32,7 @@ describe('ConnectionTable', () => {
   });
 
   it('a full table reuses freed slots at once, and refuses (-1) when none is free', () => {
-    const table = new ConnectionTable(new SharedArrayBuffer(4 * 2), 2);
+    const table = new ConnectionTable(createSlotStatesStorage(2), 2);
     expect(table.allocate(socket)).toBe(0);
     expect(table.allocate(socket)).toBe(1);
     expect(table.allocate(socket)).toBe(-1);
@@ -41,7 +42,7 @@ describe('ConnectionTable', () => {
   });
 
   it('a closing slot takes no more sends, but its socket stays findable until released; the first close reason wins', () => {
-    const table = new ConnectionTable(new SharedArrayBuffer(4 * 8), 8);
+    const table = new ConnectionTable(createSlotStatesStorage(8), 8);
     const slot = table.allocate(socket);
     const generation = table.generation(slot);
     table.decideClose(slot, 3);

@@ -9,6 +9,7 @@ import { connect, prng, randomBytes } from '../helpers/clients.ts';
 import { StatField, createStatsStorage, statsView } from '../../src/shared/stats.ts';
 import { ConnectionTable, SlotFlag } from '../../src/worker/connection-table.ts';
 import { ReadPauses } from '../../src/worker/read-pauses.ts';
+import { createSlotStatesStorage } from '../../src/shared/control.ts';
 
 class FakeSocket {
   pauses = 0;
@@ -22,7 +23,7 @@ class FakeSocket {
 }
 
 function setup(slots: number): { table: ConnectionTable; sockets: FakeSocket[]; stats: Float64Array; pauses: ReadPauses } {
-  const table = new ConnectionTable(new SharedArrayBuffer(4 * slots), slots);
+  const table = new ConnectionTable(createSlotStatesStorage(slots), slots);
   const sockets = Array.from({ length: slots }, () => new FakeSocket());
   for (const socket of sockets) table.allocate(socket as unknown as Socket);
   const stats = statsView(createStatsStorage());
@@ -74,7 +75,7 @@ describe('ReadPauses on real sockets', () => {
 
   /** `count` connections; each accepted socket sits in a table slot and reads like a worker's (a 'data' listener). */
   async function accepted(count: number): Promise<{ table: ConnectionTable; pauses: ReadPauses; clients: Socket[]; received: Buffer[][] }> {
-    const table = new ConnectionTable(new SharedArrayBuffer(4 * count), count);
+    const table = new ConnectionTable(createSlotStatesStorage(count), count);
     const pauses = new ReadPauses(table, statsView(createStatsStorage()));
     const received: Buffer[][] = [];
     const s = (server = createServer({ allowHalfOpen: true }, (socket) => {
