@@ -1,14 +1,20 @@
 // Framer throughput: MB/s and frames/s for every framer, with small (64 B)
 // and large (16 KiB) frames, fed in 64 KiB reads as a socket would deliver
-// them. The raw framer is the baseline measured in the same run. Run with
-// `npm run bench` (after the ring bench) or on its own:
+// them. Each framing runs as the worker runs it: a built-in protocol behind
+// the worker's protocol driver (guarded read, host.deliver), delivering to a
+// sink that copies each frame out as the event outbox does. The raw framer
+// is the baseline measured in the same run. Run with `npm run bench` (after
+// the ring bench) or on its own:
 //   node_modules/.bin/node bench/framing.bench.ts
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Bench } from 'tinybench';
-import { type FramingSpec, PushResult, createFramer } from '../src/shared/framing/index.ts';
+import type { FramingSpec } from '../src/shared/framing/index.ts';
 import { encodeLengthPrefixed } from '../src/shared/framing/length-prefix.ts';
+import { framingProtocol } from '../src/shared/framing/protocol.ts';
+import { STATS_WORDS } from '../src/shared/stats.ts';
+import { ProtocolDriver } from '../src/worker/protocols/driver.ts';
 
 const READ_BYTES = 64 * 1024;
 const STREAM_BYTES = 8 * 1024 * 1024;
@@ -69,10 +75,32 @@ for (const config of configs) {
     let frames = 0;
     // The sink does what the worker's does: copy the frame out (into a scratch "ring").
     const ring = new Uint8Array(1024 * 1024);
-    const framer = createFramer(config.spec, 1024 * 1024, (_slot, frame) => {
-      ring.set(frame, 0);
-      delivered += frame.length;
-      frames++;
+    const refused = (): never => {
+      throw new Error(`${config.name}: the protocol refused the stream`);
+    };
+    const protocol = new ProtocolDriver({
+      factory: framingProtocol as never,
+      options: { framing: config.spec },
+      trusted: true,
+      label: `built-in protocol '${config.spec.kind}'`,
+      maxFrameBytes: 1024 * 1024,
+      slotCount: 16,
+      maxRequestBytes: 0,
+      stats: new Float64Array(STATS_WORDS),
+    });
+    protocol.bind({
+      deliver: (_slot, frame) => {
+        ring.set(frame, 0);
+        delivered += frame.length;
+        frames++;
+      },
+      writeControl: refused,
+      open: refused,
+      close: refused,
+      setTimer: refused,
+      clearTimer: refused,
+      awaitsOpen: () => false,
+      silenced: () => false,
     });
     const name = `${config.name} | ${frameBytes === 64 ? '64 B' : '16 KiB'}`;
     // Raw framing passes each read on whole: its frames are the reads.
@@ -80,9 +108,7 @@ for (const config of configs) {
     bench.add(name, () => {
       delivered = 0;
       frames = 0;
-      for (const read of input.reads) {
-        if (framer.push(1, read) !== PushResult.OK) throw new Error(`${name}: framer refused the stream`);
-      }
+      for (const read of input.reads) protocol.read(1, read);
       if (config.spec.kind !== 'raw' && frames !== input.frames) throw new Error(`${name}: ${frames} frames, expected ${input.frames}`);
       if (delivered === 0) throw new Error(`${name}: nothing delivered`);
     });

@@ -80,6 +80,8 @@ function placeholder(option: OptionDescriptor): string {
       return 'N|auto';
     case 'cluster':
       return 'URL';
+    case 'protocol':
+      return 'NAME|URL';
   }
 }
 
@@ -211,6 +213,9 @@ function flagValue(flag: string, option: OptionDescriptor, text: string): unknow
       return text === 'auto' ? text : integerFlag(flag, text);
     case 'cluster':
       return { redis: text };
+    case 'protocol':
+      // A built-in protocol's name, or the URL of a protocol module.
+      return /^[a-z-]+$/.test(text) ? text : { module: text };
   }
 }
 

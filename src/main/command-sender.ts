@@ -66,14 +66,17 @@ export class CommandSender {
     return total;
   }
 
+  /** A string is sent as its UTF-8 bytes, flagged as text for a protocol that cares (WebSocket). */
   send(id: number, data: Uint8Array | string): boolean {
     const worker = this.#route(id);
     if (this.#refusing()) return false;
     const ring = this.#rings[worker]!;
+    let text = 0;
     if (typeof data === 'string') {
+      text = SendFlag.TEXT;
       if (data.length * 3 <= Math.min(ring.maxPayload, this.#maxMessage)) {
         const length = Buffer.byteLength(data);
-        const offset = ring.reserve(RecordKind.SEND, 0, 0, id, length);
+        const offset = ring.reserve(RecordKind.SEND, text, 0, id, length);
         if (offset >= 0) {
           this.#ringBuffers[worker]!.write(data, offset, length, 'utf8');
           return true;
@@ -84,12 +87,12 @@ export class CommandSender {
       throw new FlamingoError('ERR_FLAMINGO_INVALID_PAYLOAD', `send() takes a Uint8Array, Buffer or string; got ${describe(data)}`);
     }
     this.#checkSize(data.length, 'send');
-    if (data.length === 0) return !ring.stalled;
-    if (data.length <= ring.maxPayload) return this.#put(worker, RecordKind.SEND, 0, id, data);
+    // An empty message still goes: a protocol that frames sends (WebSocket) sends an empty message.
+    if (data.length <= ring.maxPayload) return this.#put(worker, RecordKind.SEND, text, id, data);
     let accepted = true;
     for (let start = 0; start < data.length; start += ring.maxPayload) {
       const end = Math.min(data.length, start + ring.maxPayload);
-      const flags = end < data.length ? SendFlag.CONTINUES : 0;
+      const flags = (end < data.length ? SendFlag.CONTINUES : 0) | text;
       accepted = this.#put(worker, RecordKind.SEND, flags, id, data.subarray(start, end)) && accepted;
     }
     return accepted;
@@ -113,6 +116,7 @@ export class CommandSender {
 
   sendMany(ids: ArrayLike<number>, data: Uint8Array | string): boolean {
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    const text = typeof data === 'string' ? SendFlag.TEXT : 0;
     if (!(bytes instanceof Uint8Array)) {
       throw new FlamingoError('ERR_FLAMINGO_INVALID_PAYLOAD', `sendMany() takes a Uint8Array, Buffer or string; got ${describe(data)}`);
     }
@@ -137,16 +141,16 @@ export class CommandSender {
     let accepted = true;
     for (let worker = 0; worker < this.#rings.length; worker++) {
       const count = perWorker[worker]!;
-      if (count === 0 || bytes.length === 0) continue;
+      if (count === 0) continue;
       const ring = this.#rings[worker]!;
       const perRecord = Math.floor((ring.maxPayload - SEND_MANY_IDS - bytes.length) / 8);
       if (perRecord < 1) {
-        for (let i = 0; i < count; i++) accepted = this.send(sorted[starts[worker]! + i]!, bytes) && accepted;
+        for (let i = 0; i < count; i++) accepted = this.send(sorted[starts[worker]! + i]!, typeof data === 'string' ? data : bytes) && accepted;
         continue;
       }
       for (let done = 0; done < count; done += perRecord) {
         const n = Math.min(perRecord, count - done);
-        accepted = this.#putMany(worker, sorted.subarray(starts[worker]! + done, starts[worker]! + done + n), bytes) && accepted;
+        accepted = this.#putMany(worker, sorted.subarray(starts[worker]! + done, starts[worker]! + done + n), bytes, text) && accepted;
       }
     }
     return accepted;
@@ -206,17 +210,18 @@ export class CommandSender {
     return false;
   }
 
-  #putMany(worker: number, ids: Float64Array, bytes: Uint8Array): boolean {
+  /** `flags`: SendFlag.TEXT or 0. */
+  #putMany(worker: number, ids: Float64Array, bytes: Uint8Array, flags: number): boolean {
     const ring = this.#rings[worker]!;
     const length = SEND_MANY_IDS + ids.length * 8 + bytes.length;
-    const offset = ring.reserve(RecordKind.SEND_MANY, 0, 0, 0, length);
+    const offset = ring.reserve(RecordKind.SEND_MANY, flags, 0, 0, length);
     const target = offset >= 0 ? ring.bytes : new Uint8Array(length);
     const at = Math.max(offset, 0);
     new Uint32Array(target.buffer, target.byteOffset + at, 2).set([ids.length, 0]);
     new Float64Array(target.buffer, target.byteOffset + at + SEND_MANY_IDS, ids.length).set(ids);
     target.set(bytes, at + SEND_MANY_IDS + ids.length * 8);
     if (offset >= 0) return true;
-    ring.enqueue(RecordKind.SEND_MANY, 0, 0, 0, target);
+    ring.enqueue(RecordKind.SEND_MANY, flags, 0, 0, target);
     this.#owesDrain = true;
     return false;
   }

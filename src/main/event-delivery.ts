@@ -17,7 +17,7 @@
 import type { EventEmitter } from 'node:events';
 import { CloseFlag, closeReasonName } from '../shared/records.ts';
 import type { RingReader } from '../shared/ring.ts';
-import { copyBytes, decodeOpen } from './decode.ts';
+import { TextFlags, copyBytes, decodeOpen } from './decode.ts';
 import type { EventSink } from './dispatcher.ts';
 import { PullKind, type PullQueues } from './pull-queues.ts';
 import type { ServerEvents } from './server-types.ts';
@@ -32,12 +32,18 @@ export class EventDelivery implements EventSink {
   /** Per PullKind: whether the server has a listener for it. */
   readonly #listening = [false, false, false];
   readonly #releases: number[] = [];
+  /** Reads the text flag of data events; undefined when the protocol never delivers text (the built-in framings). */
+  readonly #textFlags: TextFlags | undefined;
 
-  /** `release` tells the id's worker that its close was handed out. */
-  constructor(emitter: EventEmitter<ServerEvents>, pull: PullQueues, release: (id: number) => void) {
+  /**
+   * `release` tells the id's worker that its close was handed out;
+   * `deliversText`: the server's protocol may mark messages as text.
+   */
+  constructor(emitter: EventEmitter<ServerEvents>, pull: PullQueues, release: (id: number) => void, deliversText = false) {
     this.#emitter = emitter;
     this.#pull = pull;
     this.#release = release;
+    this.#textFlags = deliversText ? new TextFlags() : undefined;
     pull.onRelease = (id) => this.#releaseLater(id);
     emitter.on('newListener', (event) => this.#listenersChanged(event, true));
     emitter.on('removeListener', (event) => this.#listenersChanged(event, false));
@@ -57,12 +63,13 @@ export class EventDelivery implements EventSink {
   }
 
   data(id: number, view: Uint8Array): void {
+    const text = this.#textFlags?.isText(view) === true;
     if (!this.#listening[PullKind.DATA]) {
-      this.#pull.deliver(PullKind.DATA, id, { id, data: copyBytes(view) });
+      this.#pull.deliver(PullKind.DATA, id, { id, data: copyBytes(view), text });
       return;
     }
     try {
-      this.#emitter.emit('data', id, view);
+      this.#emitter.emit('data', id, view, text);
     } catch (error) {
       this.failed(error);
     }

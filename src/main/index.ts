@@ -11,6 +11,17 @@ export type { OpenInfo } from './decode.ts';
 export { copyBytes } from './decode.ts';
 export type { OpenEvent, DataEvent, CloseEvent } from './pull-queues.ts';
 export type { ResolvedOptions, ServerOptions } from '../shared/options.ts';
+export type {
+  BuiltinProtocolName,
+  OpenRequest,
+  Protocol,
+  ProtocolCloseReason,
+  ProtocolFactory,
+  ProtocolHost,
+  ProtocolModuleOption,
+} from '../shared/protocols/protocol.ts';
+export { BUILTIN_PROTOCOL_NAMES, PROTOCOL_CLOSE_REASONS } from '../shared/protocols/protocol.ts';
+export type { ResolvedProtocol } from '../shared/protocols/spec.ts';
 export type { CloseReason } from '../shared/records.ts';
 export { CLOSE_REASONS } from '../shared/records.ts';
 export type { WorkerStats } from '../shared/stats.ts';

@@ -15,7 +15,7 @@
 
 import { Doorbell } from '../shared/doorbell.ts';
 import { FlamingoError } from '../shared/errors.ts';
-import { CloseFlag, closeReasonName, RecordKind, type CloseReason } from '../shared/records.ts';
+import { CloseFlag, DataFlag, closeReasonName, RecordKind, type CloseReason } from '../shared/records.ts';
 import type { RingReader } from '../shared/ring.ts';
 import { RingConsumer } from '../shared/ring-consumer.ts';
 import { CommandSender, type CommandTarget, type SenderLimits } from './command-sender.ts';
@@ -32,7 +32,7 @@ export interface PipelineHandle extends SenderLimits {
 
 export type PipelineEvent =
   | ({ type: 'open'; id: number } & OpenInfo)
-  | { type: 'data'; id: number; data: Uint8Array }
+  | { type: 'data'; id: number; data: Uint8Array; text: boolean }
   | { type: 'close'; id: number; reason: CloseReason };
 
 /** #take's answer when a dead worker's closes are ready to hand out. */
@@ -99,7 +99,7 @@ export class Pipeline {
       case RecordKind.OPEN:
         return { type: 'open', id: reader.id, ...decodeOpen(reader) };
       case RecordKind.DATA:
-        return { type: 'data', id: reader.id, data: reader.payload() };
+        return { type: 'data', id: reader.id, data: reader.payload(), text: (reader.flags & DataFlag.TEXT) !== 0 };
       default:
         this.#releaseIfAsked(reader);
         return { type: 'close', id: reader.id, reason: closeReasonName(reader.aux) };
@@ -133,7 +133,8 @@ export class Pipeline {
       if (reader === EXITED) continue;
       const id = reader.id;
       if (reader.kind === RecordKind.OPEN) this.#queues.deliver(PullKind.OPEN, id, { id, ...decodeOpen(reader) });
-      else if (reader.kind === RecordKind.DATA) this.#queues.deliver(PullKind.DATA, id, { id, data: copyBytes(reader.payload()) });
+      else if (reader.kind === RecordKind.DATA)
+        this.#queues.deliver(PullKind.DATA, id, { id, data: copyBytes(reader.payload()), text: (reader.flags & DataFlag.TEXT) !== 0 });
       else this.#queues.deliver(PullKind.CLOSE, id, { id, reason: closeReasonName(reader.aux) }, (reader.flags & CloseFlag.AWAITS_RELEASE) !== 0);
     }
   }

@@ -24,6 +24,8 @@ export interface DataEvent {
   id: number;
   /** A copy, owned by the caller. */
   data: Buffer;
+  /** The protocol delivered it as text (a WebSocket text message); false for the built-in framings. */
+  text: boolean;
 }
 export interface CloseEvent {
   id: number;

@@ -9,7 +9,8 @@ import type { OpenInfo } from './decode.ts';
 
 export interface ServerEvents {
   open: [id: number, info: OpenInfo];
-  data: [id: number, data: Uint8Array];
+  /** `text`: the protocol delivered the message as text (a WebSocket text message); always false for the built-in framings. */
+  data: [id: number, data: Uint8Array, text: boolean];
   close: [id: number, reason: CloseReason];
   drain: [];
   error: [error: unknown];

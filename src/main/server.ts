@@ -10,6 +10,7 @@ import { FlamingoError, invalidOption } from '../shared/errors.ts';
 import { type IdParts, decodeId } from '../shared/id.ts';
 import { encodeLengthPrefixed } from '../shared/framing/length-prefix.ts';
 import { type ResolvedOptions, type ServerOptions, resolveOptions } from '../shared/options.ts';
+import { PROTOCOL_FAILURE } from '../shared/protocols/spec.ts';
 import { ringUsed } from '../shared/ring.ts';
 import { StatField, readStats, sumTotals } from '../shared/stats.ts';
 import { CommandSender, type CommandTarget, type SenderLimits } from './command-sender.ts';
@@ -95,7 +96,9 @@ export class Server extends EventEmitter<ServerEvents> {
     super();
     this.options = options;
     this.#generationBase = generationBase;
-    this.#delivery = new EventDelivery(this, this.#pull, (id) => this.#sender?.release(id));
+    // The built-in framings never mark a message as text; any other protocol may.
+    const deliversText = options.protocol.kind === 'module' || options.protocol.name !== options.framing.kind;
+    this.#delivery = new EventDelivery(this, this.#pull, (id) => this.#sender?.release(id), deliversText);
     this.#supervisor = new Supervisor(options, this.#consumerBell, (index, error) => this.#delivery.emitSafely('workerExit', index, error));
     supervisorOf.set(this, this.#supervisor);
     this.#router = new Router(
@@ -172,7 +175,7 @@ export class Server extends EventEmitter<ServerEvents> {
       this.#dispatcher?.stop();
       await supervisor.terminateAll();
       await this.#router.stop();
-      throw error;
+      throw protocolFailure(error) ?? error;
     }
     this.#started = true;
   }
@@ -239,7 +242,9 @@ export class Server extends EventEmitter<ServerEvents> {
   /**
    * Frames an outgoing message in this server's wire format: a length header
    * for 'length-prefix', the delimiter appended for 'delimiter', the bytes
-   * as they are for 'raw'. One copy; send the result with send() or sendMany().
+   * as they are for 'raw' and for a protocol that frames its own sends in
+   * the worker (a module with encode(), 'websocket'). One copy; send the
+   * result with send() or sendMany().
    */
   frame(payload: Uint8Array | string): Buffer {
     const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
@@ -429,4 +434,15 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     return this.#pull.recv(kind);
   }
+}
+
+/**
+ * A worker whose protocol could not be set up fails its listen() with an
+ * error named PROTOCOL_FAILURE, which reaches here as the cause of
+ * ERR_FLAMINGO_LISTEN: it is ERR_FLAMINGO_PROTOCOL, with the worker's message.
+ */
+function protocolFailure(error: unknown): FlamingoError | undefined {
+  const cause = error instanceof FlamingoError && error.code === 'ERR_FLAMINGO_LISTEN' ? error.cause : undefined;
+  if (!(cause instanceof Error) || cause.name !== PROTOCOL_FAILURE) return undefined;
+  return new FlamingoError('ERR_FLAMINGO_PROTOCOL', cause.message, { cause });
 }

@@ -18,7 +18,8 @@ export type FlamingoErrorCode =
   | 'ERR_FLAMINGO_METRICS'
   | 'ERR_FLAMINGO_CLUSTER'
   | 'ERR_FLAMINGO_LEASE_LOST'
-  | 'ERR_FLAMINGO_INVALID_TOPIC';
+  | 'ERR_FLAMINGO_INVALID_TOPIC'
+  | 'ERR_FLAMINGO_PROTOCOL';
 
 export class FlamingoError extends Error {
   readonly code: FlamingoErrorCode;

@@ -9,6 +9,7 @@
 import { availableParallelism } from 'node:os';
 import type { ClusterOptions } from './cluster-options.ts';
 import type { FramingSpec } from './framing/index.ts';
+import type { BuiltinProtocolName, ProtocolModuleOption } from './protocols/protocol.ts';
 import { MAX_SLOTS, MAX_WORKERS } from './id.ts';
 import type { ResolvedOptions, ServerOptions } from './option-types.ts';
 import { maxRecordPayload } from './ring.ts';
@@ -34,8 +35,14 @@ interface OptionText {
   readonly meaning: string;
   /** The default as a reader should see it, in markdown; when absent, the default value as code. */
   readonly shownDefault?: string;
-  /** The framing this option configures; with any other framing, setting it is refused. */
+  /** The framing this option configures; with any other framing, setting it is refused. It goes into ResolvedOptions.framing. */
   readonly framing?: FramingWithOptions;
+  /**
+   * The built-in protocol this option configures (a WebSocket heartbeat, say);
+   * with any other protocol, setting it is refused. It stays at the top of
+   * ResolvedOptions, where the protocol's factory reads it.
+   */
+  readonly protocol?: BuiltinProtocolName;
 }
 
 /** One option: its name, the values it accepts, its default, and what it means. */
@@ -54,6 +61,8 @@ export type OptionDescriptor = OptionText &
     | { readonly kind: 'node'; readonly default: number }
     /** The cluster option, an object of its own (cluster-options.ts); null when absent. */
     | { readonly kind: 'cluster'; readonly default: null }
+    /** A built-in protocol's name or a module's URL with its options (protocols/spec.ts); absent, the framing's own protocol. */
+    | { readonly kind: 'protocol'; readonly default: null }
   );
 
 const MiB = 1024 * 1024;
@@ -100,6 +109,14 @@ export const OPTIONS = [
     default: 'raw',
     meaning: "`'raw'` (chunks as read), `'delimiter'` or `'length-prefix'`",
   },
+  {
+    name: 'protocol',
+    kind: 'protocol',
+    default: null,
+    shownDefault: 'the `framing`',
+    meaning:
+      "what runs in the I/O workers between bytes and messages: a built-in protocol (`'raw'`, `'delimiter'` and `'length-prefix'`, the framings; `'websocket'`), or your own module, `{ module: 'file:///abs/path.js' | URL, options }`, loaded by every I/O worker (see [Protocols](#protocols))",
+  },
   { name: 'delimiter', framing: 'delimiter', kind: 'delimiter', maxBytes: 16, default: '\n', meaning: "1 to 16 bytes, for `'delimiter'` (`'\\r\\n'` works)" },
   { name: 'keepDelimiter', framing: 'delimiter', kind: 'boolean', default: true, meaning: 'keep the delimiter at the end of each frame' },
   {
@@ -129,7 +146,8 @@ export const OPTIONS = [
     min: 0,
     max: DAY_MS,
     default: 30_000,
-    meaning: 'an incomplete frame older than this closes the connection with `frame-timeout` (0 = never; not for raw)',
+    meaning:
+      'an incomplete frame older than this closes the connection with `frame-timeout` (0 = never; not for raw, nor for a protocol that reports no pending bytes)',
   },
   {
     name: 'idleTimeoutMs',
@@ -268,7 +286,9 @@ type GivenType<D> = D extends { kind: 'integer' | 'ringBytes' }
             ? number | 'auto'
             : D extends { kind: 'cluster' }
               ? ClusterOptions
-              : never;
+              : D extends { kind: 'protocol' }
+                ? BuiltinProtocolName | ProtocolModuleOption
+                : never;
 type TableTypes = { [D in Descriptor as D['name']]: GivenType<D> };
 type NamesOf<D> = D extends { name: infer N } ? N : never;
 type KeysDiffer<A, B> = Exclude<A, B> | Exclude<B, A>;

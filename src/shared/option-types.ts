@@ -6,6 +6,8 @@
 
 import type { ClusterOptions, ResolvedCluster } from './cluster-options.ts';
 import type { FramingSpec } from './framing/index.ts';
+import type { BuiltinProtocolName, ProtocolModuleOption } from './protocols/protocol.ts';
+import type { ResolvedProtocol } from './protocols/spec.ts';
 
 export interface ServerOptions {
   /** Address to listen on. Default '127.0.0.1'. */
@@ -18,6 +20,14 @@ export interface ServerOptions {
   backlog?: number;
   /** 'raw' (chunks as read), 'delimiter' or 'length-prefix'. Default 'raw'. */
   framing?: 'raw' | 'delimiter' | 'length-prefix';
+  /**
+   * What runs in the I/O workers between the bytes and the application: a
+   * built-in protocol by name (the framings, as `framing` takes them, and
+   * 'websocket'), or a module of your own: `{ module: 'file:///abs/path.js'
+   * | URL, options }`, loaded by every I/O worker, whose default export is a
+   * ProtocolFactory. Default: the `framing`.
+   */
+  protocol?: BuiltinProtocolName | ProtocolModuleOption;
   /** The delimiter for framing 'delimiter', one or more bytes. Default '\n'. */
   delimiter?: string | Uint8Array;
   /** Keep the delimiter at the end of each frame. Default true. */
@@ -90,7 +100,9 @@ export interface ResolvedOptions {
   port: number;
   workers: number;
   backlog: number;
+  /** The framing in effect: the built-in framing's spec, or { kind: 'raw' } for a protocol that frames for itself. */
   framing: FramingSpec;
+  protocol: ResolvedProtocol;
   maxFrameBytes: number;
   eventRingBytes: number;
   commandRingBytes: number;

@@ -10,6 +10,7 @@ import { resolveCluster } from './cluster-options.ts';
 import { FlamingoError, invalidOption } from './errors.ts';
 import { MAX_NODES } from './id.ts';
 import type { FramingSpec } from './framing/index.ts';
+import { type ResolvedProtocol, resolveProtocol } from './protocols/spec.ts';
 import { type Computed, OPTIONS, type OptionDescriptor, RESOLVED_FIRST, type ResolvedFirst } from './option-table.ts';
 import type { ResolvedOptions, ServerOptions } from './option-types.ts';
 import { MAX_RING_BYTES, MIN_RING_BYTES } from './ring.ts';
@@ -20,6 +21,8 @@ export { OPTIONS, type OptionDescriptor, type OptionName, shownDefault } from '.
 /** OPTIONS seen as descriptors, for code that walks the list. */
 const DESCRIPTORS: readonly OptionDescriptor[] = OPTIONS;
 const BY_NAME = new Map(DESCRIPTORS.map((option) => [option.name, option]));
+/** The built-in framings: the values `framing` takes, each also a built-in protocol. */
+const FRAMINGS = (BY_NAME.get('framing') as Extract<OptionDescriptor, { kind: 'oneOf' }>).allowed as readonly string[];
 /** The options ResolvedOptions holds at its top level: all but a framing's own, which go into its `framing`. */
 const UNFRAMED = DESCRIPTORS.filter((option) => option.framing === undefined);
 const RESOLUTION_ORDER = [
@@ -40,9 +43,18 @@ export function resolveOptions(input: ServerOptions = {}): ResolvedOptions {
   const resolved: Record<string, unknown> = {};
   const first = resolved as unknown as ResolvedFirst;
   for (const option of RESOLUTION_ORDER) {
+    // Resolved together with the framing, which it may set.
+    if (option.kind === 'protocol') continue;
     const value = resolveValue(option, given[option.name], first);
-    resolved[option.name] = option.name === 'framing' ? framingSpec(given, value as FramingSpec['kind'], first) : value;
+    if (option.name === 'framing') {
+      const { kind, protocol } = framingAndProtocol(given, value as FramingSpec['kind']);
+      resolved.framing = framingSpec(given, kind, first);
+      resolved.protocol = protocol;
+    } else {
+      resolved[option.name] = value;
+    }
   }
+  refuseOtherProtocols(given, resolved.protocol as ResolvedProtocol);
   const autoNode = resolved.node === 'auto';
   resolved.cluster = resolveCluster(given.cluster, autoNode);
   // Until the lease is taken at start; the server then posts the leased number to its workers.
@@ -83,6 +95,8 @@ function resolveValue(option: OptionDescriptor, value: unknown, first: ResolvedF
       return value;
     case 'cluster':
       return value;
+    case 'protocol':
+      return resolveProtocol(value);
     case 'host':
       if (typeof value !== 'string' || value.length === 0 || value.length > 255) {
         throw invalidOption(name, 'a non-empty host name or IP address', value);
@@ -109,6 +123,37 @@ function delimiterBytes(name: string, maxBytes: number, value: unknown): Uint8Ar
   else throw invalidOption(name, expected, value);
   if (bytes.length < 1 || bytes.length > maxBytes) throw invalidOption(name, expected, value);
   return bytes;
+}
+
+/**
+ * The framing and the protocol, which name the same thing for the built-in
+ * framings: `protocol: 'delimiter'` is `framing: 'delimiter'`. A protocol
+ * that frames for itself (a module, 'websocket') runs over the raw framing,
+ * and then `framing` must stay unset.
+ */
+function framingAndProtocol(given: Readonly<Record<string, unknown>>, framing: FramingSpec['kind']): { kind: FramingSpec['kind']; protocol: ResolvedProtocol } {
+  const protocol = resolveProtocol(given.protocol);
+  if (protocol === undefined) return { kind: framing, protocol: { kind: 'builtin', name: framing } };
+  const framingGiven = given.framing !== undefined;
+  if (protocol.kind === 'builtin' && FRAMINGS.includes(protocol.name)) {
+    if (framingGiven && framing !== protocol.name) throw invalidOption('protocol', `the same as framing ("${framing}"), or unset`, given.protocol);
+    return { kind: protocol.name as FramingSpec['kind'], protocol };
+  }
+  if (framingGiven) {
+    const what = protocol.kind === 'module' ? 'a module' : `"${protocol.name}"`;
+    throw invalidOption('framing', `unset when protocol is ${what}, which does its own framing`, given.framing);
+  }
+  return { kind: 'raw', protocol };
+}
+
+/** An option that configures a built-in protocol is refused with any other protocol, so a forgotten `protocol` is not silently ignored. */
+function refuseOtherProtocols(given: Readonly<Record<string, unknown>>, protocol: ResolvedProtocol): void {
+  for (const option of DESCRIPTORS) {
+    const value = given[option.name];
+    if (option.protocol === undefined || value === undefined) continue;
+    if (protocol.kind !== 'builtin' || protocol.name !== option.protocol)
+      throw invalidOption(option.name, `unset unless protocol is "${option.protocol}"`, value);
+  }
 }
 
 /**

@@ -51,10 +51,24 @@ export const CloseFlag = {
   AWAITS_RELEASE: 1,
 } as const;
 
-/** Flags of a SEND command record. */
+/** Flags of a SEND or SEND_MANY command record. */
 export const SendFlag = {
   /** A piece of a send larger than one record; the message ends with the next piece that lacks this flag. */
   CONTINUES: 1,
+  /** The application sent a string: a protocol that cares (WebSocket) sends it as text. On every piece of the message. */
+  TEXT: 2,
+} as const;
+
+/** Flags of a DATA event record. */
+export const DataFlag = {
+  /** The protocol delivered the message as text (a WebSocket text frame). */
+  TEXT: 1,
+} as const;
+
+/** Flags of an OPEN event record. */
+export const OpenFlag = {
+  /** The payload goes on after the address with what the protocol's handshake learnt (OpenRequest), as UTF-8 JSON. */
+  REQUEST: 1,
 } as const;
 
 export function recordBytes(payloadLength: number): number {
@@ -87,12 +101,18 @@ export function closeReasonName(code: number): CloseReason {
 }
 
 // OPEN payload: u8 family (4 or 6), u8 address length, u16 remote port,
-// u16 local port, u16 reserved, then the address as ASCII.
+// u16 local port, u16 reserved, then the address as ASCII; with the
+// REQUEST flag, then the protocol's OpenRequest as UTF-8 JSON to the end of
+// the payload (at most OPEN_REQUEST_MAX_BYTES).
 export const OPEN_FAMILY_U8 = 0;
 export const OPEN_ADDRESS_LENGTH_U8 = 1;
 export const OPEN_REMOTE_PORT_U16 = 2;
 export const OPEN_LOCAL_PORT_U16 = 4;
 export const OPEN_ADDRESS = 8;
+/** The longest address an OPEN record carries. */
+export const OPEN_MAX_ADDRESS = 64;
+/** The most JSON an OPEN record's request may take, bounded further by what one record of the event ring holds. */
+export const OPEN_REQUEST_MAX_BYTES = 16 * 1024;
 
 // SEND_MANY payload: u32 id count, u32 reserved, count f64 ids, then the
 // bytes to send to each of them.

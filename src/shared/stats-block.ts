@@ -11,7 +11,7 @@
 // moment old is fine for stats. Writers also read their own words.
 //
 //   word          field                  writer                      readers
-//   line 0-3      the I/O worker's block
+//   line 0-4      the I/O worker's block
 //     0           OPEN_NOW               I/O worker                  stats(), only while the worker runs (*)
 //     1           OPENED                 I/O worker                  stats()
 //     2           REJECTED               I/O worker                  stats()
@@ -33,10 +33,13 @@
 //     25..29      unused (room for more close reasons)
 //     30          CLOSING_NOW            I/O worker                  stats(), only while the worker runs (*)
 //     31          ACCEPT_ERRORS          I/O worker                  stats()
-//   line 4        the supervisor's block
-//     32          RESTARTS               supervisor (main thread)    stats()
-//   line 5        the event consumer's block
-//     40          WORKER_EXIT_CLOSES     event consumer (**)         stats()
+//     32          PROTOCOL_ERRORS        I/O worker                  stats()
+//     33          CLOSED_BEFORE_OPEN     I/O worker                  stats()
+//     34..39      unused
+//   line 5        the supervisor's block
+//     40          RESTARTS               supervisor (main thread)    stats()
+//   line 6        the event consumer's block
+//     48          WORKER_EXIT_CLOSES     event consumer (**)         stats()
 //
 // (*) A dead worker's OPEN_NOW keeps its last value until a replacement
 //     zeroes it, which the replacement does before it answers any call.
@@ -97,17 +100,21 @@ export const StatField = {
   CLOSING_NOW: 30,
   /** Times the worker could not accept (no descriptor free, or its listener failed) and paused accepting. */
   ACCEPT_ERRORS: 31,
+  /** Connections closed because their protocol threw or handed the worker something it could not use. */
+  PROTOCOL_ERRORS: 32,
+  /** Connections that ended before their protocol opened them (a handshake refused or never finished): no events. */
+  CLOSED_BEFORE_OPEN: 33,
   /** Times this worker index was restarted after its thread died. The supervisor's word. */
-  RESTARTS: 32,
+  RESTARTS: 40,
   /** Connections of this worker index closed with 'worker-exit'. The event consumer's word. */
-  WORKER_EXIT_CLOSES: 40,
+  WORKER_EXIT_CLOSES: 48,
 } as const;
 
 /** The stats block's Float64 words by writer, first to end (exclusive), each on its own 64-byte lines. */
 export const StatsBlock = {
-  worker: { first: 0, end: 32 },
-  supervisor: { first: 32, end: 40 },
-  consumer: { first: 40, end: 48 },
+  worker: { first: 0, end: 40 },
+  supervisor: { first: 40, end: 48 },
+  consumer: { first: 48, end: 56 },
 } as const;
 export type StatWriter = keyof typeof StatsBlock;
 

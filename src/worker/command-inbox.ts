@@ -20,8 +20,11 @@ import type { ConnectionTable } from './connection-table.ts';
 
 /** What the worker does with a command for a live connection. */
 export interface ConnectionActions {
-  /** Writes one message, in one or more pieces (copies the socket may keep), to the connection in `slot`. */
-  write(slot: number, socket: Socket, pieces: Buffer | readonly Buffer[], length: number): void;
+  /**
+   * Writes one message, in one or more pieces (copies the socket may keep), to
+   * the connection in `slot`; `text`: the application sent it as a string.
+   */
+  write(slot: number, socket: Socket, pieces: Buffer | readonly Buffer[], length: number, text: boolean): void;
   /** Closes the connection in `slot` after flushing what was written: reason 'local'. */
   close(slot: number, socket: Socket): void;
   /** The consumer has seen the close of a half-closed connection: end its write side once flushed. */
@@ -33,6 +36,7 @@ interface GatheredMessage {
   id: number;
   pieces: Buffer[];
   length: number;
+  text: boolean;
 }
 
 export class CommandInbox {
@@ -79,7 +83,7 @@ export class CommandInbox {
     switch (reader.kind) {
       case RecordKind.SEND:
         if ((reader.flags & SendFlag.CONTINUES) !== 0 || this.#gathering[ring] !== undefined) this.#gather(reader, ring);
-        else this.#send(reader.id, reader.bytes, reader.offset, reader.length);
+        else this.#send(reader.id, reader.bytes, reader.offset, reader.length, (reader.flags & SendFlag.TEXT) !== 0);
         break;
       case RecordKind.SEND_MANY:
         this.#sendMany(reader);
@@ -96,7 +100,7 @@ export class CommandInbox {
     }
   }
 
-  #send(id: number, bytes: Uint8Array, offset: number, length: number): void {
+  #send(id: number, bytes: Uint8Array, offset: number, length: number, text: boolean): void {
     const slot = idSlot(id);
     const socket = this.#table.live(slot, idGeneration(id));
     if (socket === undefined) {
@@ -105,7 +109,7 @@ export class CommandInbox {
     }
     const copy = Buffer.allocUnsafe(length);
     copy.set(bytes.subarray(offset, offset + length));
-    this.#actions.write(slot, socket, copy, length);
+    this.#actions.write(slot, socket, copy, length, text);
   }
 
   /**
@@ -116,7 +120,7 @@ export class CommandInbox {
   #gather(reader: RingReader, ring: number): void {
     let message = this.#gathering[ring];
     if (message === undefined) {
-      message = { id: reader.id, pieces: [], length: 0 };
+      message = { id: reader.id, pieces: [], length: 0, text: (reader.flags & SendFlag.TEXT) !== 0 };
       this.#gathering[ring] = message;
     }
     const piece = Buffer.allocUnsafe(reader.length);
@@ -131,7 +135,7 @@ export class CommandInbox {
       this.#stats[StatField.STALE_SENDS]!++;
       return;
     }
-    this.#actions.write(slot, socket, message.pieces, message.length);
+    this.#actions.write(slot, socket, message.pieces, message.length, message.text);
   }
 
   #sendMany(reader: RingReader): void {
@@ -143,6 +147,7 @@ export class CommandInbox {
     // One copy for every connection of this worker.
     const copy = Buffer.allocUnsafe(length);
     copy.set(reader.bytes.subarray(dataAt, dataAt + length));
+    const text = (reader.flags & SendFlag.TEXT) !== 0;
     for (let i = 0; i < count; i++) {
       const id = ids[i]!;
       const slot = idSlot(id);
@@ -151,7 +156,7 @@ export class CommandInbox {
         this.#stats[StatField.STALE_SENDS]!++;
         continue;
       }
-      this.#actions.write(slot, socket, copy, length);
+      this.#actions.write(slot, socket, copy, length, text);
     }
   }
 

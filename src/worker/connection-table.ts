@@ -23,6 +23,10 @@ export const SlotFlag = {
   REPORTED: 4,
   /** The peer ended its side; the write side stays open until the consumer releases it. */
   HALF_CLOSED: 8,
+  /** Its protocol has not opened it yet (a handshake): the consumer knows nothing of it. */
+  AWAITS_OPEN: 16,
+  /** Closing for good (a limit, a timeout, its protocol): no more input goes to its protocol. */
+  SILENCED: 32,
 } as const;
 
 export class ConnectionTable {
@@ -103,13 +107,13 @@ export class ConnectionTable {
   /** The socket of a live connection whose generation is `generation`, if sends may still go to it. */
   live(slot: number, generation: number): Socket | undefined {
     if (slot >= this.#fresh || this.states[slot] !== generation) return undefined;
-    if ((this.flags[slot]! & SlotFlag.CLOSING) !== 0) return undefined;
+    if ((this.flags[slot]! & (SlotFlag.CLOSING | SlotFlag.AWAITS_OPEN)) !== 0) return undefined;
     return this.sockets[slot];
   }
 
-  /** True while the slot's connection is open as the consumer sees it: its close event is not written yet. */
+  /** True while the slot's connection is open as the consumer sees it: its open event is written and its close event is not. */
   isOpen(slot: number): boolean {
-    return this.sockets[slot] !== undefined && (this.flags[slot]! & SlotFlag.REPORTED) === 0;
+    return this.sockets[slot] !== undefined && (this.flags[slot]! & (SlotFlag.REPORTED | SlotFlag.AWAITS_OPEN)) === 0;
   }
 
   /** The socket of the connection `generation` names while it exists, closing or not. */

@@ -1,7 +1,11 @@
 // Every connection of a worker, from its open event to its one close event:
-// the socket handlers, framing, writes under the slowConsumer policy, and
-// the ways a connection ends (the peer's FIN, a local close, a limit, a
-// timeout, shutdown), each reported once with the reason decided first.
+// the socket handlers, the protocol's effects (messages delivered, control
+// bytes written, a handshake's open, the protocol's closes and timers),
+// writes under the slowConsumer policy, and the ways a connection ends (the
+// peer's FIN, a local close, a limit, a timeout, its protocol, shutdown),
+// each reported once with the reason decided first. A connection whose
+// protocol has a handshake is the consumer's only from its open event on:
+// if it ends before, no event is written at all (closedBeforeOpen counts it).
 //
 // Per connection at rest: the socket, a few typed-array entries (table,
 // timing wheel) and no closure or timer: the socket handlers are functions
@@ -9,14 +13,14 @@
 // through a symbol property.
 
 import type { Socket } from 'node:net';
-import { type Framer, PushResult } from '../shared/framing/index.ts';
 import { encodeId } from '../shared/id.ts';
 import type { ResolvedOptions } from '../shared/options.ts';
-import { CloseCode, CloseFlag } from '../shared/records.ts';
+import { CloseCode, CloseFlag, DataFlag } from '../shared/records.ts';
 import { StatField, closedField } from '../shared/stats.ts';
 import type { CloseDeadlines } from './close-deadlines.ts';
 import { type ConnectionTable, SlotFlag } from './connection-table.ts';
 import type { EventOutbox } from './event-outbox.ts';
+import type { ProtocolDriver, ProtocolEffects } from './protocols/driver.ts';
 import type { ReadPauses } from './read-pauses.ts';
 import { Expiry, type TimingWheel } from './timing-wheel.ts';
 
@@ -30,8 +34,9 @@ export interface ConnectionParts {
   table: ConnectionTable;
   outbox: EventOutbox;
   stats: Float64Array;
-  framer: Framer;
-  /** Idle and incomplete-frame timeouts; absent when neither is configured. */
+  /** The worker's protocol; the connections bind themselves to it as its effects. */
+  protocol: ProtocolDriver;
+  /** Idle and incomplete-frame timeouts and protocol timers; absent when none is configured or used. */
   wheel: TimingWheel | undefined;
   closeDeadlines: CloseDeadlines;
   readPauses: ReadPauses;
@@ -39,13 +44,13 @@ export interface ConnectionParts {
   releasePlace: () => void;
 }
 
-export class Connections {
+export class Connections implements ProtocolEffects {
   readonly #options: ResolvedOptions;
   readonly #worker: number;
   readonly #table: ConnectionTable;
   readonly #outbox: EventOutbox;
   readonly #stats: Float64Array;
-  readonly #framer: Framer;
+  readonly #protocol: ProtocolDriver;
   readonly #wheel: TimingWheel | undefined;
   /** The wheel runs a frame clock: data handling must tell it when frames begin and end. */
   readonly #clocksFrames: boolean;
@@ -54,6 +59,8 @@ export class Connections {
   readonly #releasePlace: () => void;
   /** Connections whose open event is written and whose close event is not. */
   #reportedOpen = 0;
+  /** Connections waiting for their protocol to open them. */
+  #awaitingOpen = 0;
   #allClosed: (() => void) | undefined;
   readonly #onData: (this: SlottedSocket, chunk: Buffer) => void;
   readonly #onEnd: (this: SlottedSocket) => void;
@@ -66,9 +73,9 @@ export class Connections {
     this.#table = parts.table;
     this.#outbox = parts.outbox;
     this.#stats = parts.stats;
-    this.#framer = parts.framer;
+    this.#protocol = parts.protocol;
     this.#wheel = parts.wheel;
-    this.#clocksFrames = parts.wheel !== undefined && parts.options.framing.kind !== 'raw' && parts.options.frameTimeoutMs > 0;
+    this.#clocksFrames = parts.wheel !== undefined && parts.protocol.buffersFrames && parts.options.frameTimeoutMs > 0;
     this.#closeDeadlines = parts.closeDeadlines;
     this.#readPauses = parts.readPauses;
     this.#releasePlace = parts.releasePlace;
@@ -88,6 +95,7 @@ export class Connections {
     this.#onClose = function (this: SlottedSocket): void {
       connections.#closed(this[kSlot]);
     };
+    parts.protocol.bind(this);
   }
 
   /** Opens an admitted socket: false when the table is full (the acceptor then refuses it). */
@@ -98,15 +106,16 @@ export class Connections {
     const slot = table.allocate(socket);
     if (slot < 0) return false;
     socket[kSlot] = slot;
-    const id = encodeId(o.node, this.#worker, slot, table.generation(slot));
-    table.ids[slot] = id;
-    this.#stats[StatField.OPENED]!++;
-    this.#stats[StatField.OPEN_NOW] = ++this.#reportedOpen;
+    table.ids[slot] = encodeId(o.node, this.#worker, slot, table.generation(slot));
     if (o.noDelay) socket.setNoDelay(true);
     if (o.keepAliveMs > 0) socket.setKeepAlive(true, o.keepAliveMs);
     this.#wheel?.add(slot);
-    const family = socket.remoteFamily === 'IPv6' ? 6 : 4;
-    this.#outbox.open(id, family, socket.remoteAddress ?? '', socket.remotePort ?? 0, socket.localPort ?? 0);
+    if (this.#protocol.handshake) {
+      table.flags[slot]! |= SlotFlag.AWAITS_OPEN;
+      this.#awaitingOpen++;
+    } else {
+      this.#reportOpen(slot, undefined);
+    }
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onError);
@@ -114,41 +123,87 @@ export class Connections {
     // Events are waiting for ring space: a newcomer must not add a read to the
     // stash. It starts paused and resumes with the others once the stash drains.
     if (this.#outbox.stalled) this.#readPauses.pause(slot);
+    this.#protocol.connect(slot);
     return true;
   }
 
-  /** The framer's sink: one whole frame of the connection in `slot`. */
-  frame(slot: number, frame: Uint8Array): void {
+  /** The protocol's message: one whole message of the connection in `slot`. */
+  deliver(slot: number, message: Uint8Array, text: boolean): void {
     this.#stats[StatField.FRAMES_IN]!++;
     // The event ring is full: this socket stops reading until it drains.
-    if (!this.#outbox.data(this.#table.ids[slot]!, frame)) this.#readPauses.pause(slot);
+    if (!this.#outbox.data(this.#table.ids[slot]!, message, text ? DataFlag.TEXT : 0)) this.#readPauses.pause(slot);
   }
 
   /**
-   * Writes one message, whole: the slowConsumer policy judges the message as
-   * a whole before any of it is written, so it is never cut.
+   * Writes one message the application sent, whole, framed by the protocol
+   * when it encodes: the slowConsumer policy judges the message as a whole
+   * before any of it is written, so it is never cut.
    */
-  write(slot: number, socket: Socket, pieces: Buffer | readonly Buffer[], length: number): void {
-    if (socket.writableLength + length > this.#options.maxBufferedBytes) {
-      // The client does not read fast enough; apply the slowConsumer policy.
-      if (this.#options.slowConsumer === 'drop') {
-        this.#stats[StatField.DROPPED_SENDS]!++;
-        return;
-      }
-      this.closeNow(slot, CloseCode['slow-consumer']);
+  write(slot: number, socket: Socket, pieces: Uint8Array | readonly Uint8Array[], length: number, text: boolean): void {
+    if (this.#protocol.encodes) {
+      const payload = Array.isArray(pieces) ? Buffer.concat(pieces as readonly Uint8Array[], length) : (pieces as Uint8Array);
+      const encoded = this.#protocol.encode(slot, payload, text);
+      // The protocol failed: its connection is closing, the message goes nowhere.
+      if (encoded === undefined) return;
+      pieces = encoded;
+      length = byteLength(encoded);
+    }
+    if (this.#writeOut(slot, socket, pieces, length)) this.#stats[StatField.SENDS]!++;
+  }
+
+  /** The protocol's control bytes (a handshake reply, a pong): written now, under the same slowConsumer policy. */
+  writeControl(slot: number, bytes: Uint8Array): void {
+    const socket = this.#table.sockets[slot];
+    // Its write side is ending (a local close, a release): nothing more may go.
+    if (socket === undefined || (this.#table.flags[slot]! & SlotFlag.CLOSING) !== 0) return;
+    this.#writeOut(slot, socket, bytes, bytes.length);
+  }
+
+  /** The protocol's handshake is done: the open event goes out now, with what the handshake learnt. */
+  open(slot: number, request: Uint8Array | undefined): void {
+    this.#table.flags[slot]! &= ~SlotFlag.AWAITS_OPEN;
+    this.#awaitingOpen--;
+    this.#reportOpen(slot, request);
+    // The open had to wait for ring space: this socket reads no more until it has gone.
+    if (this.#outbox.stalled) this.#readPauses.pause(slot);
+  }
+
+  /**
+   * The protocol closes its connection with `code`: at once, or after
+   * writing `finalBytes` once the socket has flushed (within closeTimeoutMs).
+   */
+  close(slot: number, code: number, finalBytes: Uint8Array | undefined): void {
+    const table = this.#table;
+    const socket = table.sockets[slot];
+    if (socket === undefined) return;
+    if (finalBytes === undefined) {
+      this.closeNow(slot, code);
       return;
     }
-    if (Array.isArray(pieces)) {
-      socket.cork();
-      for (const piece of pieces as readonly Buffer[]) socket.write(piece);
-      socket.uncork();
-    } else {
-      socket.write(pieces as Buffer);
-    }
-    this.#stats[StatField.SENDS]!++;
-    this.#stats[StatField.BYTES_OUT]! += length;
-    this.#table.bytesOut[slot]! += length;
-    if (this.#wheel !== undefined) this.#wheel.lastActive[slot] = this.#wheel.now;
+    const flags = table.flags[slot]!;
+    table.decideClose(slot, code);
+    table.flags[slot] = flags | SlotFlag.CLOSING | SlotFlag.SILENCED;
+    // Ending already (a local close): that close's bound applies.
+    if ((flags & SlotFlag.CLOSING) !== 0) return;
+    this.#writeOut(slot, socket, finalBytes, finalBytes.length);
+    socket.destroySoon();
+    this.#closeDeadlines.add(slot, table.generation(slot));
+  }
+
+  setTimer(slot: number, delayMs: number): void {
+    this.#wheel!.setTimer(slot, delayMs);
+  }
+
+  clearTimer(slot: number): void {
+    this.#wheel!.clearTimer(slot);
+  }
+
+  awaitsOpen(slot: number): boolean {
+    return (this.#table.flags[slot]! & SlotFlag.AWAITS_OPEN) !== 0;
+  }
+
+  silenced(slot: number): boolean {
+    return (this.#table.flags[slot]! & SlotFlag.SILENCED) !== 0;
   }
 
   /** Closes after flushing what was written, within closeTimeoutMs. */
@@ -177,8 +232,12 @@ export class Connections {
     socket.destroy();
   }
 
-  /** Idle too long ('idle-timeout'), or an incomplete frame waited too long ('frame-timeout'). */
+  /** Idle too long ('idle-timeout'), an incomplete frame waited too long ('frame-timeout'), or the protocol's timer is due. */
   expire(slot: number, why: number): void {
+    if (why === Expiry.PROTOCOL) {
+      if (!this.silenced(slot)) this.#protocol.timeout(slot);
+      return;
+    }
     this.closeNow(slot, why === Expiry.IDLE ? CloseCode['idle-timeout'] : CloseCode['frame-timeout']);
   }
 
@@ -187,7 +246,7 @@ export class Connections {
     const socket = this.#table.sockets[slot];
     if (socket === undefined) return;
     this.#table.decideClose(slot, code);
-    this.#table.flags[slot]! |= SlotFlag.CLOSING;
+    this.#table.flags[slot]! |= SlotFlag.CLOSING | SlotFlag.SILENCED;
     socket.destroy();
   }
 
@@ -226,21 +285,20 @@ export class Connections {
 
   #data(slot: number, chunk: Buffer): void {
     const stats = this.#stats;
+    const table = this.#table;
     stats[StatField.BYTES_IN]! += chunk.length;
-    this.#table.bytesIn[slot]! += chunk.length;
+    table.bytesIn[slot]! += chunk.length;
     const wheel = this.#wheel;
     if (wheel !== undefined) wheel.lastActive[slot] = wheel.now;
+    // Closing for good: what still arrives goes nowhere.
+    if ((table.flags[slot]! & SlotFlag.SILENCED) !== 0) return;
     const framesBefore = stats[StatField.FRAMES_IN]!;
-    const result = this.#framer.push(slot, chunk);
-    if (result !== PushResult.OK) {
-      this.closeNow(slot, result === PushResult.FRAME_TOO_LARGE ? CloseCode['frame-too-large'] : CloseCode.error);
-      return;
-    }
-    if (this.#clocksFrames) {
+    this.#protocol.read(slot, chunk);
+    if (this.#clocksFrames && (table.flags[slot]! & SlotFlag.SILENCED) === 0) {
       // A frame completed in this read: what is still buffered is a new
       // frame, whose clock starts now (a steady stream never times out).
       if (stats[StatField.FRAMES_IN] !== framesBefore) wheel!.partial(slot, false);
-      wheel!.partial(slot, this.#framer.partialBytes(slot) > 0);
+      wheel!.partial(slot, this.#protocol.pendingBytes(slot) > 0);
     }
   }
 
@@ -254,6 +312,14 @@ export class Connections {
     const table = this.#table;
     // A close was decided already (local, a limit, shutdown): it ends by itself.
     if (table.closeCode[slot] !== 0) return;
+    if ((table.flags[slot]! & SlotFlag.AWAITS_OPEN) !== 0) {
+      // Nobody to answer but its protocol, which has written what it had to: end it once flushed.
+      table.decideClose(slot, CloseCode.peer);
+      table.flags[slot]! |= SlotFlag.CLOSING | SlotFlag.SILENCED;
+      table.sockets[slot]!.destroySoon();
+      this.#closeDeadlines.add(slot, table.generation(slot));
+      return;
+    }
     table.decideClose(slot, CloseCode.peer);
     table.flags[slot]! |= SlotFlag.HALF_CLOSED;
     this.#reportClose(slot, CloseFlag.AWAITS_RELEASE);
@@ -262,14 +328,30 @@ export class Connections {
 
   #closed(slot: number): void {
     const table = this.#table;
-    if ((table.flags[slot]! & SlotFlag.REPORTED) === 0) {
+    const flags = table.flags[slot]!;
+    if ((flags & SlotFlag.AWAITS_OPEN) !== 0) {
+      // The consumer never heard of it: no event, only a count.
+      this.#awaitingOpen--;
+      this.#stats[StatField.CLOSED_BEFORE_OPEN]!++;
+      this.#wheel?.remove(slot);
+    } else if ((flags & SlotFlag.REPORTED) === 0) {
       table.decideClose(slot, CloseCode.peer);
       this.#reportClose(slot, 0);
     }
+    this.#protocol.disconnect(slot);
     table.release(slot);
-    this.#stats[StatField.CLOSING_NOW] = table.open - this.#reportedOpen;
+    this.#countClosing();
     this.#releasePlace();
     if (table.open === 0 && this.#allClosed !== undefined) this.#allClosed();
+  }
+
+  /** Writes the slot's open event; `request`: what its protocol's handshake learnt, as JSON. */
+  #reportOpen(slot: number, request: Uint8Array | undefined): void {
+    const socket = this.#table.sockets[slot]!;
+    this.#stats[StatField.OPENED]!++;
+    this.#stats[StatField.OPEN_NOW] = ++this.#reportedOpen;
+    const family = socket.remoteFamily === 'IPv6' ? 6 : 4;
+    this.#outbox.open(this.#table.ids[slot]!, family, socket.remoteAddress ?? '', socket.remotePort ?? 0, socket.localPort ?? 0, request);
   }
 
   /** Writes the slot's one close event, with the reason decided first. */
@@ -277,13 +359,48 @@ export class Connections {
     const table = this.#table;
     const code = table.closeCode[slot]! - 1;
     table.flags[slot]! |= SlotFlag.REPORTED;
-    // An incomplete last frame is discarded, and counted.
-    if (this.#framer.partialBytes(slot) > 0) this.#stats[StatField.TRUNCATED_FRAMES]!++;
-    this.#framer.reset(slot);
+    // An incomplete last frame is discarded (when the socket is gone, disconnect() forgets it), and counted.
+    if (this.#protocol.buffersFrames && this.#protocol.pendingBytes(slot) > 0) this.#stats[StatField.TRUNCATED_FRAMES]!++;
     this.#wheel?.remove(slot);
     this.#outbox.close(table.ids[slot]!, code, flags);
     this.#stats[closedField(code)]!++;
     this.#stats[StatField.OPEN_NOW] = --this.#reportedOpen;
-    this.#stats[StatField.CLOSING_NOW] = table.open - this.#reportedOpen;
+    this.#countClosing();
   }
+
+  /** Sockets still here whose close event is written: neither open for the consumer nor waiting for their protocol to open them. */
+  #countClosing(): void {
+    this.#stats[StatField.CLOSING_NOW] = this.#table.open - this.#reportedOpen - this.#awaitingOpen;
+  }
+
+  /** Writes bytes under the slowConsumer policy; false when they were not written (dropped, or the connection closed for it). */
+  #writeOut(slot: number, socket: Socket, pieces: Uint8Array | readonly Uint8Array[], length: number): boolean {
+    if (socket.writableLength + length > this.#options.maxBufferedBytes) {
+      // The client does not read fast enough; apply the slowConsumer policy.
+      if (this.#options.slowConsumer === 'drop') {
+        this.#stats[StatField.DROPPED_SENDS]!++;
+        return false;
+      }
+      this.closeNow(slot, CloseCode['slow-consumer']);
+      return false;
+    }
+    if (Array.isArray(pieces)) {
+      socket.cork();
+      for (const piece of pieces as readonly Uint8Array[]) socket.write(piece);
+      socket.uncork();
+    } else {
+      socket.write(pieces as Uint8Array);
+    }
+    this.#stats[StatField.BYTES_OUT]! += length;
+    this.#table.bytesOut[slot]! += length;
+    if (this.#wheel !== undefined) this.#wheel.lastActive[slot] = this.#wheel.now;
+    return true;
+  }
+}
+
+function byteLength(encoded: Uint8Array | readonly Uint8Array[]): number {
+  if (!Array.isArray(encoded)) return (encoded as Uint8Array).length;
+  let length = 0;
+  for (const piece of encoded as readonly Uint8Array[]) length += piece.length;
+  return length;
 }

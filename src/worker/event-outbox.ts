@@ -4,8 +4,9 @@
 // clients instead of the worker buffering without bound. Once the stash is
 // empty again, those sockets resume.
 //
-// The stash's bound: each socket adds at most the frames of one read before
-// it pauses, a connection accepted while the stash is not empty starts
+// The stash's bound: each socket adds at most the events of one read before
+// it pauses (its frames, or the open a protocol's handshake completes in
+// that read), a connection accepted while the stash is not empty starts
 // paused, and once the stash holds more than `stashLimit` bytes the worker
 // pauses every socket (onOverLimit), so no further read happens: the stash
 // never holds more than stashLimit plus one read (64 KiB), plus the open
@@ -16,13 +17,21 @@
 // this class adds the event encoding, the stash accounting and the pause
 // policy.
 
-import { OPEN_ADDRESS, OPEN_ADDRESS_LENGTH_U8, OPEN_FAMILY_U8, OPEN_LOCAL_PORT_U16, OPEN_REMOTE_PORT_U16, RecordKind } from '../shared/records.ts';
+import {
+  OPEN_ADDRESS,
+  OPEN_ADDRESS_LENGTH_U8,
+  OPEN_FAMILY_U8,
+  OPEN_LOCAL_PORT_U16,
+  OPEN_MAX_ADDRESS,
+  OPEN_REMOTE_PORT_U16,
+  OpenFlag,
+  RecordKind,
+} from '../shared/records.ts';
 import type { Doorbell } from '../shared/doorbell.ts';
 import { RingProducer } from '../shared/ring-producer.ts';
 import { StatField } from '../shared/stats.ts';
 
 const EMPTY = new Uint8Array(0);
-const MAX_ADDRESS = 64;
 
 export interface EventOutboxHooks {
   /** Runs after each publish (the worker looks at its command rings there). */
@@ -58,10 +67,12 @@ export class EventOutbox {
     return this.#ring.stalled;
   }
 
-  open(id: number, family: number, address: string, remotePort: number, localPort: number): void {
-    const addressLength = Math.min(address.length, MAX_ADDRESS);
-    const length = OPEN_ADDRESS + addressLength;
-    const offset = this.#ring.reserve(RecordKind.OPEN, 0, 0, id, length);
+  /** `request`: a protocol's OpenRequest as UTF-8 JSON, written after the address (see records.ts). */
+  open(id: number, family: number, address: string, remotePort: number, localPort: number, request?: Uint8Array): void {
+    const addressLength = Math.min(address.length, OPEN_MAX_ADDRESS);
+    const length = OPEN_ADDRESS + addressLength + (request?.length ?? 0);
+    const flags = request === undefined ? 0 : OpenFlag.REQUEST;
+    const offset = this.#ring.reserve(RecordKind.OPEN, flags, 0, id, length);
     const bytes = offset < 0 ? new Uint8Array(length) : this.#ring.bytes;
     const at = Math.max(offset, 0);
     bytes[at + OPEN_FAMILY_U8] = family;
@@ -71,17 +82,18 @@ export class EventOutbox {
     bytes[at + OPEN_LOCAL_PORT_U16] = localPort >> 8;
     bytes[at + OPEN_LOCAL_PORT_U16 + 1] = localPort & 0xff;
     for (let i = 0; i < addressLength; i++) bytes[at + OPEN_ADDRESS + i] = address.charCodeAt(i);
-    if (offset < 0) this.#stash(RecordKind.OPEN, 0, 0, id, bytes);
+    if (request !== undefined) bytes.set(request, at + OPEN_ADDRESS + addressLength);
+    if (offset < 0) this.#stash(RecordKind.OPEN, flags, 0, id, bytes);
   }
 
-  /** Writes one frame. False when it was stashed: the caller pauses the socket. */
-  data(id: number, frame: Uint8Array): boolean {
-    const offset = this.#ring.reserve(RecordKind.DATA, 0, 0, id, frame.length);
+  /** Writes one frame; `flags`: DataFlag bits. False when it was stashed: the caller pauses the socket. */
+  data(id: number, frame: Uint8Array, flags = 0): boolean {
+    const offset = this.#ring.reserve(RecordKind.DATA, flags, 0, id, frame.length);
     if (offset >= 0) {
       this.#ring.bytes.set(frame, offset);
       return true;
     }
-    this.#stash(RecordKind.DATA, 0, 0, id, frame.slice());
+    this.#stash(RecordKind.DATA, flags, 0, id, frame.slice());
     return false;
   }
 

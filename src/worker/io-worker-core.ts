@@ -8,18 +8,25 @@
 // and exposes it. The parts:
 //
 //   Acceptor        listener, admission, refusal, accept errors and back-off
-//   Connections     socket handlers, framing, writes, every way a connection ends
+//   ProtocolDriver  the protocol (a framing, or a user's module), guarded
+//   Connections     socket handlers, the protocol's effects, writes, every way a connection ends
 //   ConnectionTable slot-indexed state of every connection
 //   EventOutbox     events into the event ring, the stash while it is full
 //   ReadPauses      sockets that stop reading while the ring is full
 //   CommandInbox    commands from the command rings
-//   TimingWheel     idle and incomplete-frame timeouts
+//   TimingWheel     idle and incomplete-frame timeouts, protocol timers
 //   CloseDeadlines  the bound on a closing connection's last writes
 //   Sampler         event-loop utilisation and buffered bytes, once a second
+//
+// The protocol may be a module to import, so the parts that depend on it
+// (the timing wheel, the connections) are built once it has loaded, before
+// the worker listens: a protocol that fails to load fails listen().
 
 import type { AcceptErrors, ConnectionInfo, IdPage, ShutdownReport, WorkerApi, WorkerInit } from '../shared/control.ts';
 import { Doorbell } from '../shared/doorbell.ts';
-import { createFramer } from '../shared/framing/index.ts';
+import { PROTOCOL_FAILURE } from '../shared/protocols/spec.ts';
+import { OPEN_ADDRESS, OPEN_MAX_ADDRESS, OPEN_REQUEST_MAX_BYTES } from '../shared/records.ts';
+import { maxRecordPayload } from '../shared/ring.ts';
 import { statsView } from '../shared/stats.ts';
 import { Acceptor } from './acceptor.ts';
 import { CloseDeadlines } from './close-deadlines.ts';
@@ -28,79 +35,113 @@ import { connectionInfo, listIds } from './connection-queries.ts';
 import { ConnectionTable } from './connection-table.ts';
 import { Connections } from './connections.ts';
 import { EventOutbox } from './event-outbox.ts';
+import { loadProtocol } from './protocols/load.ts';
 import { ReadPauses } from './read-pauses.ts';
 import { Sampler } from './sampler.ts';
 import { TimingWheel } from './timing-wheel.ts';
 
+/** How fine a wheel's tick is when the protocol sets timers: they fire up to about three ticks late. */
+const PROTOCOL_TIMER_TICK_MS = 100;
+
 export class IoWorker implements WorkerApi {
+  readonly #init: WorkerInit;
   readonly #index: number;
   readonly #faultHooks: boolean;
+  readonly #stats: Float64Array;
   readonly #table: ConnectionTable;
+  readonly #readPauses: ReadPauses;
   readonly #outbox: EventOutbox;
   readonly #commands: CommandInbox;
-  readonly #wheel: TimingWheel | undefined;
   readonly #closeDeadlines: CloseDeadlines;
   readonly #acceptor: Acceptor;
-  readonly #connections: Connections;
   readonly #sampler: Sampler;
+  /** Built once the protocol has loaded (see #prepare); no socket is accepted before. */
+  #wheel: TimingWheel | undefined;
+  #connections: Connections | undefined;
+  /** Settles once the protocol and the parts that depend on it are ready; rejects when the protocol could not be set up. */
+  #ready: Promise<void> | undefined;
 
   constructor(init: WorkerInit) {
     const o = init.options;
-    const stats = statsView(init.stats);
+    const stats = (this.#stats = statsView(init.stats));
+    this.#init = init;
     this.#index = init.index;
     this.#faultHooks = init.faultHooks;
     const table = (this.#table = new ConnectionTable(init.slotStates, o.maxConnectionsPerWorker));
-    const readPauses = new ReadPauses(table, stats);
+    const readPauses = (this.#readPauses = new ReadPauses(table, stats));
     this.#outbox = new EventOutbox(init.eventRing, new Doorbell(init.consumerBell), stats, o.eventRingBytes, {
       // One look at the command rings from each batch of socket callbacks.
       afterPublish: () => this.#commands.poll(),
       onResume: () => readPauses.resumeAll(),
       onOverLimit: () => readPauses.pauseAll(),
     });
-    const framer = createFramer(o.framing, o.maxFrameBytes, (slot, frame) => this.#connections.frame(slot, frame));
-    const framesBuffered = o.framing.kind !== 'raw';
-    const frameTimeoutMs = framesBuffered ? o.frameTimeoutMs : 0;
-    this.#wheel =
-      o.idleTimeoutMs > 0 || frameTimeoutMs > 0
-        ? new TimingWheel(o.maxConnectionsPerWorker, o.idleTimeoutMs, frameTimeoutMs, (slot, why) => this.#connections.expire(slot, why))
-        : undefined;
-    this.#closeDeadlines = new CloseDeadlines(o.closeTimeoutMs, (slot, generation) => this.#connections.closeDeadlinePassed(slot, generation));
+    this.#closeDeadlines = new CloseDeadlines(o.closeTimeoutMs, (slot, generation) => this.#connections?.closeDeadlinePassed(slot, generation));
     this.#acceptor = new Acceptor({
       options: o,
       admission: init.admission,
       worker: init.index,
       stats,
-      take: (socket) => this.#connections.add(socket),
+      // The acceptor listens only once #prepare has built the connections.
+      take: (socket) => this.#connections!.add(socket),
     });
-    this.#connections = new Connections({
-      options: o,
-      worker: init.index,
-      table,
-      outbox: this.#outbox,
-      stats,
-      framer,
-      wheel: this.#wheel,
-      closeDeadlines: this.#closeDeadlines,
-      readPauses,
-      releasePlace: () => this.#acceptor.release(),
-    });
-    const connections = this.#connections;
+    // Commands name connections, which exist only once the connections do.
     this.#commands = new CommandInbox(new Doorbell(init.commandBell), init.commandRings, table, stats, {
-      write: (slot, socket, pieces, length) => connections.write(slot, socket, pieces, length),
-      close: (slot, socket) => connections.closeLocal(slot, socket),
-      release: (slot, socket) => connections.endHalfClosed(slot, socket),
+      write: (slot, socket, pieces, length, text) => this.#connections!.write(slot, socket, pieces, length, text),
+      close: (slot, socket) => this.#connections!.closeLocal(slot, socket),
+      release: (slot, socket) => this.#connections!.endHalfClosed(slot, socket),
     });
     this.#sampler = new Sampler(stats, table);
   }
 
-  /** Starts what runs by itself: the timeouts, the sampler, and acting on commands. */
+  /** Starts what runs by itself: loading the protocol (then the timeouts), the sampler, and acting on commands. */
   start(): void {
-    this.#wheel?.start();
+    this.#ready ??= this.#prepare();
+    // listen() reports a failure; until it is called, nobody need hear of it.
+    this.#ready.catch(() => {});
     this.#sampler.start();
     this.#commands.start();
   }
 
-  listen(port: number): Promise<number> {
+  /** Loads the protocol, then builds the timing wheel and the connections around it. */
+  async #prepare(): Promise<void> {
+    const o = this.#init.options;
+    const protocol = await loadProtocol(o, {
+      stats: this.#stats,
+      maxRequestBytes: Math.min(OPEN_REQUEST_MAX_BYTES, maxRecordPayload(o.eventRingBytes) - OPEN_ADDRESS - OPEN_MAX_ADDRESS),
+    });
+    const frameTimeoutMs = protocol.buffersFrames ? o.frameTimeoutMs : 0;
+    this.#wheel =
+      o.idleTimeoutMs > 0 || frameTimeoutMs > 0 || protocol.timed
+        ? new TimingWheel(
+            o.maxConnectionsPerWorker,
+            o.idleTimeoutMs,
+            frameTimeoutMs,
+            (slot, why) => this.#connections!.expire(slot, why),
+            protocol.timed ? PROTOCOL_TIMER_TICK_MS : 0,
+          )
+        : undefined;
+    this.#connections = new Connections({
+      options: o,
+      worker: this.#index,
+      table: this.#table,
+      outbox: this.#outbox,
+      stats: this.#stats,
+      protocol,
+      wheel: this.#wheel,
+      closeDeadlines: this.#closeDeadlines,
+      readPauses: this.#readPauses,
+      releasePlace: () => this.#acceptor.release(),
+    });
+    this.#wheel?.start();
+  }
+
+  async listen(port: number): Promise<number> {
+    try {
+      await (this.#ready ??= this.#prepare());
+    } catch (error) {
+      // The control plane keeps an error's name and message: the server rethrows this one as ERR_FLAMINGO_PROTOCOL.
+      throw Object.assign(new Error(error instanceof Error ? error.message : String(error)), { name: PROTOCOL_FAILURE });
+    }
     if (this.#faultHooks && process.env.FLAMINGO_FAULT_ON_LISTEN === String(this.#index)) {
       // Test-only: die before listening, as a worker that fails at start would.
       setImmediate(() => {
@@ -124,7 +165,7 @@ export class IoWorker implements WorkerApi {
     this.#commands.drain();
     this.#wheel?.stop();
     this.#sampler.stop();
-    const abandonedBytes = await this.#connections.closeAll(drainMs);
+    const abandonedBytes = (await this.#connections?.closeAll(drainMs)) ?? 0;
     this.#closeDeadlines.stop();
     await this.#outbox.whenFlushed();
     this.#commands.close();

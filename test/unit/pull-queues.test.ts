@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { PullKind, PullQueues } from '../../src/main/pull-queues.ts';
 
 const open = (id: number) => ({ id, address: '127.0.0.1', port: 1, family: 4 as const, localPort: 2 });
-const data = (id: number, text: string) => ({ id, data: Buffer.from(text) });
+const data = (id: number, text: string) => ({ id, data: Buffer.from(text), text: false });
 const close = (id: number) => ({ id, reason: 'peer' as const });
 
 describe('PullQueues', () => {
