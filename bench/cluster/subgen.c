@@ -37,50 +37,22 @@
 //               run <per_second> <start_ns> <end_ns>   publish at this rate in [start, end)
 //               quit
 //       stdout: connected (with "ports"), published (with cumulative per-topic "counts"), result
-// End of stdin (the orchestrator died) ends the process at once, and
-// --max-seconds bounds its whole life (SIGALRM). Sockets close with a reset
-// (SO_LINGER 0): no TIME_WAIT, so back-to-back runs never run out of ports.
 //
-// Build: cc -O2 -o subgen bench/cluster/subgen.c
+// The connection options, sockets (closed with a reset: no TIME_WAIT), the
+// event loop (end of stdin or --max-seconds ends the process) and the latency
+// histogram are bench/common/epoll-client.h, shared with bench/load/loadgen.c.
+//
+// Build: cc -O2 -Wall -o subgen bench/cluster/subgen.c -lm
 
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
+#include "../common/epoll-client.h"
+
 #include <math.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24
-#endif
-
-#define MAX_CONNS 19990
 #define MAX_TOPICS 1000
 #define MAX_USE 64
 #define PAYLOAD 64
 #define RX_LINE 128 /* a connection's partial line; longer lines are corrupt */
-#define READ_BYTES (64 * 1024)
 #define PUB_OUT_BYTES (1 << 20)
-#define MAX_EVENTS 512
-#define CMD_BYTES (64 * 1024)
-#define ERROR_TEXT 200
-#define STDIN_TAG UINT64_MAX
-/* Histogram: exact below 32 ns, then 32 buckets per power of two (~3% wide), as bench/load/loadgen.c. */
-#define HIST_SUB_BITS 5
-#define HIST_SUB (1 << HIST_SUB_BITS)
-#define HIST_BUCKETS (64 * HIST_SUB)
 
 enum mode { MODE_SUB, MODE_PUB };
 enum conn_state { C_UNSTARTED, C_CONNECTING, C_SUBSCRIBING, C_OPEN, C_CLOSED };
@@ -100,32 +72,22 @@ struct conn {
 };
 
 /* Options. */
-static enum mode mode;
-static uint32_t server_ip; /* host order */
-static uint16_t server_port;
-static uint32_t nconns, topics = 100, first_global;
-static uint32_t src_base = 2, src_count = 8;
-static uint32_t proc_index;
-static uint32_t max_pending = 200;
-static double connect_timeout_s = 120, drain_timeout_s = 30;
-static unsigned max_seconds = 900;
+static int mode; /* enum mode */
+static uint32_t topics, first_global;
 
 /* State. */
 static struct conn *conns;
-static int ep;
 static enum phase phase = P_CONNECT;
 static uint8_t *rbuf;
 static uint32_t next_to_connect, pending, subscribed, open_conns, connect_failed;
 static uint64_t t_begin, t_connected, connect_deadline, check_deadline, check_started;
 static uint64_t conn_errors, verify_errors;
 static char first_conn_error[ERROR_TEXT], first_verify_error[ERROR_TEXT], first_err_line[ERROR_TEXT];
-static char cmd[CMD_BYTES];
-static size_t cmd_len;
 
 /* sub: counts. */
 static uint64_t delivered, missing, duplicate, corrupt, misrouted, err_lines;
 static uint64_t window_start, window_end, window_deliveries, window_stamped;
-static uint64_t hist[HIST_BUCKETS], lat_min = UINT64_MAX, lat_max;
+static struct latency window_latency; /* of the payloads stamped inside the window */
 static uint32_t targets[MAX_TOPICS];
 static int check_final;
 
@@ -137,48 +99,6 @@ static uint32_t pub_seq[MAX_TOPICS];
 static uint64_t pub_total, run_sent, run_start, run_end, run_blocked, run_lag_max;
 static double run_rate;
 static uint64_t pub_lines_in;
-
-static uint64_t mono_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
-static double cpu_seconds(void) {
-  struct rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-static void reset_all(void);
-
-static void die(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "subgen[%s %u]: ", mode == MODE_PUB ? "pub" : "sub", proc_index);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  reset_all();
-  exit(2);
-}
-
-static void note(char *slot, const char *fmt, ...) {
-  if (slot[0] != 0) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(slot, ERROR_TEXT, fmt, ap);
-  va_end(ap);
-  for (char *p = slot; *p; p++)
-    if (*p == '"' || *p == '\\' || (unsigned char)*p < 32) *p = '\'';
-}
-
-static uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 static const char HEX[] = "0123456789abcdef";
 
@@ -233,49 +153,10 @@ static int parse_payload(const char *p, uint32_t *topic, uint32_t *seq, uint64_t
   return memcmp(check, p + 33, 31) == 0;
 }
 
-static int hist_index(uint64_t v) {
-  if (v < HIST_SUB) return (int)v;
-  int e = 63 - __builtin_clzll(v);
-  return (e - HIST_SUB_BITS + 1) * HIST_SUB + (int)((v >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1));
-}
-
-static uint64_t hist_low(int index) {
-  if (index < HIST_SUB) return (uint64_t)index;
-  int e = index / HIST_SUB + HIST_SUB_BITS - 1;
-  return (uint64_t)(HIST_SUB + index % HIST_SUB) << (e - HIST_SUB_BITS);
-}
-
-static uint64_t hist_high(int index) {
-  if (index < HIST_SUB) return (uint64_t)index + 1;
-  int e = index / HIST_SUB + HIST_SUB_BITS - 1;
-  return hist_low(index) + (1ull << (e - HIST_SUB_BITS));
-}
-
-static uint64_t hist_percentile(double q) {
-  uint64_t total = 0;
-  for (int i = 0; i < HIST_BUCKETS; i++) total += hist[i];
-  if (total == 0) return 0;
-  uint64_t rank = (uint64_t)(q * (double)total);
-  if (rank >= total) rank = total - 1;
-  uint64_t seen = 0;
-  for (int i = 0; i < HIST_BUCKETS; i++) {
-    seen += hist[i];
-    if (seen > rank) return (hist_low(i) + hist_high(i)) / 2;
-  }
-  return 0;
-}
-
-static void set_events(struct conn *c, uint64_t tag, uint32_t events) {
-  struct epoll_event ev = {.events = events, .data.u64 = tag};
-  if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) < 0) die("epoll_ctl MOD: %s", strerror(errno));
-}
-
 /* Closes with a reset (SO_LINGER 0): no TIME_WAIT anywhere. */
 static void close_conn(struct conn *c) {
   if (c->state == C_CLOSED || c->state == C_UNSTARTED) return;
-  struct linger lg = {.l_onoff = 1, .l_linger = 0};
-  setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-  close(c->fd);
+  close_with_reset(c->fd);
   if (c->state == C_CONNECTING || c->state == C_SUBSCRIBING) pending--;
   if (c->state == C_OPEN || c->state == C_SUBSCRIBING) open_conns--;
   c->state = C_CLOSED;
@@ -294,22 +175,11 @@ static void conn_lost(struct conn *c, uint32_t idx, const char *what, int err) {
 
 static void start_connect(uint32_t idx) {
   struct conn *c = &conns[idx];
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) die("socket: %s", strerror(errno));
-  int one = 1;
-  setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  struct sockaddr_in src = {.sin_family = AF_INET, .sin_port = 0};
-  src.sin_addr.s_addr = htonl(0x7f000000u + src_base + idx % src_count);
-  if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) die("bind 127.0.0.%u: %s", src_base + idx % src_count, strerror(errno));
-  struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons(server_port)};
-  dst.sin_addr.s_addr = htonl(server_ip);
-  c->fd = fd;
+  int err;
+  c->fd = open_connection(idx, 0, &err);
   c->state = C_CONNECTING;
   pending++;
-  struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN | EPOLLRDHUP, .data.u64 = idx};
-  if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl ADD: %s", strerror(errno));
-  if (connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS) conn_lost(c, idx, "connect", errno);
+  if (err != 0) conn_lost(c, idx, "connect", err);
 }
 
 /* Writes a whole short line at once (a SUB line on a fresh connection always fits in its socket buffer). */
@@ -319,9 +189,7 @@ static void send_short(struct conn *c, uint32_t idx, const char *text, size_t n)
 }
 
 static void on_connect_ready(struct conn *c, uint32_t idx) {
-  int err = 0;
-  socklen_t len = sizeof err;
-  getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  int err = connect_error(c->fd);
   if (err != 0) {
     conn_lost(c, idx, "connect", err);
     return;
@@ -329,7 +197,7 @@ static void on_connect_ready(struct conn *c, uint32_t idx) {
   struct sockaddr_in local;
   socklen_t llen = sizeof local;
   if (getsockname(c->fd, (struct sockaddr *)&local, &llen) == 0) c->local_port = ntohs(local.sin_port);
-  set_events(c, idx, EPOLLIN | EPOLLRDHUP);
+  watch(c->fd, idx, EPOLLIN | EPOLLRDHUP);
   if (mode == MODE_PUB) {
     c->state = C_OPEN;
     pending--;
@@ -392,10 +260,7 @@ static void sub_line(struct conn *c, uint32_t idx, const char *p, uint32_t n) {
     }
     if (now >= window_start && now < window_end) window_deliveries++;
     if (ts >= window_start && ts < window_end) {
-      uint64_t lat = now > ts ? now - ts : 0;
-      hist[hist_index(lat)]++;
-      if (lat < lat_min) lat_min = lat;
-      if (lat > lat_max) lat_max = lat;
+      latency_add(&window_latency, now > ts ? now - ts : 0);
       window_stamped++;
     }
     return;
@@ -462,17 +327,6 @@ static void on_readable(struct conn *c, uint32_t idx) {
   }
 }
 
-static void write_hist_json(void) {
-  int first = 1;
-  printf("[");
-  for (int i = 0; i < HIST_BUCKETS; i++) {
-    if (hist[i] == 0) continue;
-    printf("%s[%llu,%llu,%llu]", first ? "" : ",", (unsigned long long)hist_low(i), (unsigned long long)hist_high(i), (unsigned long long)hist[i]);
-    first = 0;
-  }
-  printf("]");
-}
-
 static void emit_connected(void) {
   if (mode == MODE_SUB) {
     printf("{\"event\":\"subscribed\",\"index\":%u,\"subscribed\":%u,\"failed\":%u,\"errors\":%llu,\"first_error\":\"%s\",\"connect_s\":%.3f,"
@@ -517,14 +371,12 @@ static void emit_checked(uint64_t now) {
   printf("{\"event\":\"checked\",\"index\":%u,\"final\":%d,\"behind_conns\":%u,\"shortfall\":%llu,\"drain_s\":%.3f,\"expected\":%llu,"
          "\"delivered\":%llu,\"missing\":%llu,\"duplicate\":%llu,\"corrupt\":%llu,\"misrouted\":%llu,\"err_lines\":%llu,"
          "\"conn_errors\":%llu,\"verify_errors\":%llu,\"open\":%u,\"window_deliveries\":%llu,\"window_stamped\":%llu,"
-         "\"lat_ns\":{\"min\":%llu,\"p50\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%llu},\"cpu_s\":%.6f,\"hist\":",
+         "\"cpu_s\":%.6f,",
          proc_index, check_final, behind, (unsigned long long)short_by, (double)(now - check_started) / 1e9, (unsigned long long)expected_total(),
          (unsigned long long)delivered, (unsigned long long)missing, (unsigned long long)duplicate, (unsigned long long)corrupt,
          (unsigned long long)misrouted, (unsigned long long)err_lines, (unsigned long long)conn_errors, (unsigned long long)verify_errors, open_conns,
-         (unsigned long long)window_deliveries, (unsigned long long)window_stamped, (unsigned long long)(window_stamped ? lat_min : 0),
-         (unsigned long long)hist_percentile(0.5), (unsigned long long)hist_percentile(0.99), (unsigned long long)hist_percentile(0.999),
-         (unsigned long long)lat_max, cpu_seconds());
-  write_hist_json();
+         (unsigned long long)window_deliveries, (unsigned long long)window_stamped, cpu_seconds());
+  print_latency(&window_latency);
   printf("}\n");
   fflush(stdout);
   if (check_final) {
@@ -552,23 +404,18 @@ static void emit_result(void) {
 /* pub: flushes one used connection's queued lines as far as its socket takes them. */
 static void pub_flush(uint32_t u) {
   struct conn *c = &conns[use_idx[u]];
-  while (c->state == C_OPEN && out_off[u] < out_len[u]) {
-    ssize_t w = send(c->fd, out_buf[u] + out_off[u], out_len[u] - out_off[u], MSG_NOSIGNAL);
-    if (w > 0) {
-      out_off[u] += (uint32_t)w;
-      continue;
-    }
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && errno == EAGAIN) {
-      if (!c->want_out) set_events(c, use_idx[u], EPOLLIN | EPOLLOUT | EPOLLRDHUP);
-      c->want_out = 1;
-      return;
-    }
-    conn_lost(c, use_idx[u], "send", w < 0 ? errno : 0);
+  int sent = c->state == C_OPEN ? send_some(c->fd, out_buf[u], out_len[u], &out_off[u]) : 1;
+  if (sent == 0) {
+    if (!c->want_out) watch(c->fd, use_idx[u], EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+    c->want_out = 1;
+    return;
+  }
+  if (sent < 0) {
+    conn_lost(c, use_idx[u], "send", -sent);
     return;
   }
   out_off[u] = out_len[u] = 0;
-  if (c->want_out) set_events(c, use_idx[u], EPOLLIN | EPOLLRDHUP);
+  if (c->want_out && c->state == C_OPEN) watch(c->fd, use_idx[u], EPOLLIN | EPOLLRDHUP);
   c->want_out = 0;
 }
 
@@ -633,9 +480,7 @@ static void cmd_use(char *args) {
   for (uint32_t i = 0; i < nconns; i++)
     if (!keep[i]) {
       if (conns[i].state == C_OPEN) open_conns--;
-      struct linger lg = {.l_onoff = 1, .l_linger = 0};
-      setsockopt(conns[i].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-      if (conns[i].state != C_CLOSED && conns[i].state != C_UNSTARTED) close(conns[i].fd);
+      if (conns[i].state != C_CLOSED && conns[i].state != C_UNSTARTED) close_with_reset(conns[i].fd);
       conns[i].state = C_CLOSED;
     }
   printf("{\"event\":\"using\",\"index\":%u,\"conns\":%u}\n", proc_index, nuse);
@@ -659,9 +504,7 @@ static void on_command(char *line) {
     window_start = a;
     window_end = b;
     window_deliveries = window_stamped = 0;
-    memset(hist, 0, sizeof hist);
-    lat_min = UINT64_MAX;
-    lat_max = 0;
+    latency_reset(&window_latency);
     phase = P_RUN;
   } else if (mode == MODE_SUB && sscanf(line, "check %d %n", &final, &off) == 1 && off > 0 && (phase == P_READY || phase == P_RUN)) {
     parse_counts(line + off);
@@ -682,25 +525,6 @@ static void on_command(char *line) {
     phase = P_DONE;
   } else {
     die("unexpected command in the %s phase: %.100s", phase_names[phase], line);
-  }
-}
-
-static void on_stdin(void) {
-  char buf[4096];
-  ssize_t n = read(0, buf, sizeof buf);
-  if (n == 0) die("stdin closed: the orchestrator is gone");
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EINTR) return;
-    die("stdin: %s", strerror(errno));
-  }
-  for (ssize_t i = 0; i < n && phase != P_DONE; i++) {
-    if (buf[i] == '\n') {
-      cmd[cmd_len] = 0;
-      cmd_len = 0;
-      on_command(cmd);
-    } else if (cmd_len < CMD_BYTES - 1) {
-      cmd[cmd_len++] = buf[i];
-    }
   }
 }
 
@@ -736,7 +560,7 @@ static void advance(uint64_t now) {
   }
 }
 
-static int wait_ms(uint64_t now) {
+static uint64_t wait_ns(uint64_t now) {
   uint64_t next = now + 100000000ull; /* wake at least every 100 ms */
   if (phase == P_CONNECT && connect_deadline < next) next = connect_deadline;
   if (phase == P_CHECK) next = now + 5000000ull; /* re-check every 5 ms */
@@ -748,57 +572,50 @@ static int wait_ms(uint64_t now) {
       if (next > now + 100000000ull) next = now + 100000000ull;
     }
   }
-  if (next <= now) return 0;
-  return (int)((next - now + 999999) / 1000000);
+  return next > now ? next - now : 0;
 }
 
-static void usage(void) {
-  fprintf(stderr,
-          "usage: subgen --mode sub|pub --port P --conns N [--host 127.0.0.1] [--topics 100] [--first 0]\n"
-          "              [--src-base 2] [--src-count 8] [--index K] [--max-pending 200]\n"
-          "              [--connect-timeout 120] [--drain-timeout 30] [--max-seconds 900]\n");
-  exit(2);
-}
+static const char *const mode_names[] = {"sub", "pub", NULL};
+
+static const struct option_spec options[] = {
+    {"--mode", OPT_CHOICE, &mode, NULL, "sub: subscribe and check every line; pub: publish (required)", mode_names},
+    {"--topics", OPT_U32, &topics, "100", "topics, 1..1000", NULL},
+    {"--first", OPT_U32, &first_global, "0", "connection i subscribes to t<(first + i) % topics>", NULL},
+    CONNECTION_OPTIONS("8", "120", "30", "900"),
+};
 
 static void parse_args(int argc, char **argv) {
-  const char *mode_name = NULL, *host = "127.0.0.1";
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (v == NULL) usage();
-    i++;
-    if (strcmp(a, "--mode") == 0) mode_name = v;
-    else if (strcmp(a, "--host") == 0) host = v;
-    else if (strcmp(a, "--port") == 0) server_port = (uint16_t)atoi(v);
-    else if (strcmp(a, "--conns") == 0) nconns = (uint32_t)atol(v);
-    else if (strcmp(a, "--topics") == 0) topics = (uint32_t)atol(v);
-    else if (strcmp(a, "--first") == 0) first_global = (uint32_t)atol(v);
-    else if (strcmp(a, "--src-base") == 0) src_base = (uint32_t)atol(v);
-    else if (strcmp(a, "--src-count") == 0) src_count = (uint32_t)atol(v);
-    else if (strcmp(a, "--index") == 0) proc_index = (uint32_t)atol(v);
-    else if (strcmp(a, "--max-pending") == 0) max_pending = (uint32_t)atol(v);
-    else if (strcmp(a, "--connect-timeout") == 0) connect_timeout_s = atof(v);
-    else if (strcmp(a, "--drain-timeout") == 0) drain_timeout_s = atof(v);
-    else if (strcmp(a, "--max-seconds") == 0) max_seconds = (unsigned)atoi(v);
-    else usage();
-  }
-  if (mode_name == NULL) usage();
-  if (strcmp(mode_name, "sub") == 0) mode = MODE_SUB;
-  else if (strcmp(mode_name, "pub") == 0) mode = MODE_PUB;
-  else usage();
-  struct in_addr addr;
-  if (inet_pton(AF_INET, host, &addr) != 1 || (ntohl(addr.s_addr) >> 24) != 127) die("--host must be a 127.x.y.z address");
-  server_ip = ntohl(addr.s_addr);
-  if (server_port == 0 || nconns == 0 || nconns > MAX_CONNS) die("--port and --conns (1..%u) are required", MAX_CONNS);
+  mode = -1;
+  parse_options(argc, argv, options, sizeof options / sizeof options[0]);
+  if (mode < 0) print_usage(argv[0], options, sizeof options / sizeof options[0]);
+  snprintf(client_name, sizeof client_name, "subgen[%s %u]", mode_names[mode], proc_index);
+  check_connection_options();
   if (topics == 0 || topics > MAX_TOPICS) die("--topics must be 1..%u", MAX_TOPICS);
-  if (src_count == 0 || src_base < 2 || src_base + src_count > 0xfffe) die("bad --src-base/--src-count");
-  if (max_pending == 0) max_pending = 1;
 }
+
+static void on_event(uint32_t idx, uint32_t ev) {
+  struct conn *c = &conns[idx];
+  if (c->state == C_CONNECTING) {
+    if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connect_ready(c, idx);
+    return;
+  }
+  if (c->state == C_CLOSED || c->state == C_UNSTARTED) return;
+  if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) on_readable(c, idx);
+  if (mode == MODE_PUB && c->state == C_OPEN && (ev & EPOLLOUT))
+    for (uint32_t u = 0; u < nuse; u++)
+      if (use_idx[u] == idx) {
+        c->want_out = 0;
+        watch(c->fd, idx, EPOLLIN | EPOLLRDHUP);
+        pub_flush(u);
+      }
+}
+
+static int finished(void) { return phase == P_DONE; }
 
 int main(int argc, char **argv) {
   parse_args(argc, argv);
-  signal(SIGPIPE, SIG_IGN);
-  alarm(max_seconds); /* the default action of SIGALRM ends the process: a hard bound on its life */
+  before_exit = reset_all;
+  client_start();
   t_begin = mono_ns();
   connect_deadline = t_begin + (uint64_t)(connect_timeout_s * 1e9);
   rbuf = malloc(READ_BYTES);
@@ -808,42 +625,9 @@ int main(int argc, char **argv) {
     conns[i].topic = (uint16_t)((first_global + i) % topics);
     conns[i].next_seq = 1;
   }
-  ep = epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0) die("epoll_create1: %s", strerror(errno));
-  fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
-  struct epoll_event sev = {.events = EPOLLIN, .data.u64 = STDIN_TAG};
-  if (epoll_ctl(ep, EPOLL_CTL_ADD, 0, &sev) < 0) die("epoll on stdin: %s", strerror(errno));
-
-  struct epoll_event events[MAX_EVENTS];
-  while (phase != P_DONE) {
-    advance(mono_ns());
-    if (phase == P_DONE) break;
-    int n = epoll_wait(ep, events, MAX_EVENTS, wait_ms(mono_ns()));
-    if (n < 0 && errno != EINTR) die("epoll_wait: %s", strerror(errno));
-    for (int i = 0; i < n; i++) {
-      uint64_t tag = events[i].data.u64;
-      uint32_t ev = events[i].events;
-      if (tag == STDIN_TAG) {
-        on_stdin();
-        continue;
-      }
-      uint32_t idx = (uint32_t)tag;
-      struct conn *c = &conns[idx];
-      if (c->state == C_CONNECTING) {
-        if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connect_ready(c, idx);
-        continue;
-      }
-      if (c->state == C_CLOSED || c->state == C_UNSTARTED) continue;
-      if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) on_readable(c, idx);
-      if (mode == MODE_PUB && c->state == C_OPEN && (ev & EPOLLOUT))
-        for (uint32_t u = 0; u < nuse; u++)
-          if (use_idx[u] == idx) {
-            c->want_out = 0;
-            set_events(c, idx, EPOLLIN | EPOLLRDHUP);
-            pub_flush(u);
-          }
-    }
-  }
+  latency_reset(&window_latency);
+  const struct client_handlers handlers = {advance, wait_ns, on_command, on_event, finished};
+  run_event_loop(&handlers);
   emit_result();
   reset_all();
   return verify_errors || conn_errors ? 1 : 0;

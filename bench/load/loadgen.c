@@ -1,16 +1,18 @@
 // Flamingo's load generator: one single-threaded epoll process that opens up
-// to ~19,000 client connections and drives them in one of six modes.
+// to ~19,000 client connections and drives them in one of seven modes, over
+// plain TCP, TLS (--tls), WebSocket (--proto ws) or WebSocket over TLS.
 //
 // In every mode each new connection first echoes one message (a 16-byte
-// ping in idle and fanout mode; in ingest mode the marker and the server's
-// totals, see below), and at most --max-pending connections are
+// ping in idle, fanout and handshake mode; in ingest mode the marker and the
+// server's totals, see below), and at most --max-pending connections are
 // unconfirmed at a time: connects are paced by what the server really
 // accepts and serves, never overflowing its listen backlog (a dropped SYN
 // costs a 1 s retransmit), and once "connected" is reported the server has
 // registered every connection.
 //
 //   idle    connect N, hold until "verify", then ping each one again. Any
-//           byte or hang-up during the hold is an error.
+//           byte or hang-up during the hold is an error (a WebSocket ping
+//           from the server is answered with a pong, and is no error).
 //   echo    N connections, one message of --size bytes in flight on each:
 //   bulk    send, wait for the whole echo, send the next. Runs from "start"
 //           until the measure window ends, then waits for the messages still
@@ -49,6 +51,13 @@
 //           servers/ingest.ts), which must equal what this process sent.
 //           --sndbuf caps each socket's send buffer, so that 10,000 streams
 //           do not fill the kernel's TCP memory with gigabytes in flight.
+//   handshake  new connections as fast as the server takes them: from
+//           "start" each of the N connections, over and over, closes (a
+//           reset), connects again, completes its TLS handshake and its
+//           WebSocket upgrade (with --tls, --proto ws) and echoes one 16-byte
+//           ping, which proves the server finished the handshake too. A cycle
+//           that completes inside the window counts; its time from connect()
+//           to the echo goes into the histogram.
 //
 // Every byte is verified. An echo message is a function of (connection,
 // sequence): bytes 0-3 the connection's global id, 4-7 the sequence, the
@@ -57,89 +66,105 @@
 // broadcast is a function of its round (see fanout_payload, mirrored by
 // bench/load/servers/protocol.ts).
 //
-// Sockets bind to source addresses 127.0.0.<src-base> onward with
-// IP_BIND_ADDRESS_NO_PORT (the port is picked at connect() by the whole
-// 4-tuple), and close with SO_LINGER 0 (a reset: no TIME_WAIT on either
-// side), so back-to-back runs never run out of ephemeral ports.
+// Transports. --tls: OpenSSL over each socket, non-blocking, in the same
+// epoll loop (tls-client.h: no certificate check, no session resumption).
+// --proto ws (idle, echo, bulk, rate, handshake): RFC 6455 over each
+// connection (websocket-client.h): an HTTP/1.1 upgrade with a random key, the
+// 101 and its Sec-WebSocket-Accept checked; then every message is one masked
+// binary frame (a fresh random mask per frame), and every echo must come back
+// as one unmasked binary frame of the message's length, whose payload is
+// verified as above. Frame headers are parsed across read boundaries; pings
+// are answered with pongs between frames; a close frame loses the connection.
+//
+// Connection options, sockets (source addresses, resets), the event loop and
+// the latency histogram are bench/common/epoll-client.h, shared with
+// bench/cluster/subgen.c.
 //
 // Protocol with the orchestrator (bench/load/run.ts): commands on stdin, one
 // per line; events on stdout, one JSON object per line, each carrying the
 // process CPU seconds so far; the last line is {"event":"result",...}.
-//   stdin:  start <window_start_ns> <window_end_ns>   (echo, bulk, rate, ingest)
+//   stdin:  start <window_start_ns> <window_end_ns>   (echo, bulk, rate, ingest, handshake)
 //           verify                                     (idle)
 //           trigger <round>                            (fanout, --trigger)
 //           finish <rounds>                            (fanout)
 //   stdout: connected, triggered, round, result
 // All times are CLOCK_MONOTONIC nanoseconds, which are system-wide, so they
 // compare across processes (Node's process.hrtime.bigint() reads the same
-// clock). End of stdin (the orchestrator died) ends the process at once;
-// --max-seconds bounds its whole life.
+// clock).
 //
-// Build: cc -O2 -o bench/load/.build/loadgen bench/load/loadgen.c
+// Build: cc -O2 -Wall -o bench/load/.build/loadgen bench/load/loadgen.c -lssl -lcrypto
 
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
+#include "../common/epoll-client.h"
 
-#ifndef IP_BIND_ADDRESS_NO_PORT
-#define IP_BIND_ADDRESS_NO_PORT 24
-#endif
+#include <sys/random.h>
 
-#define MAX_CONNS 19990
+#include "tls-client.h"
+#include "websocket-client.h"
+
 #define MAX_SIZE (256 * 1024)
 #define POOL_BYTES (1u << 20)
-#define READ_BYTES (64 * 1024)
-#define MAX_EVENTS 512
 #define MAX_ROUNDS 10000
-#define LINE_BYTES 256
-#define ERROR_TEXT 200
 #define ECHO_HEADER 8
 #define PING_BYTES 16
-/* Histogram: exact below 32 ns, then 32 buckets per power of two (~3% wide). */
-#define HIST_SUB_BITS 5
-#define HIST_SUB (1 << HIST_SUB_BITS)
-#define HIST_BUCKETS (64 * HIST_SUB)
 /* Byte patterns shared with bench/load/servers/protocol.ts. */
 #define FANOUT_MAGIC 0x474d4c46u  /* "FLMG" little-endian */
 #define TRIGGER_MAGIC 0x47495254u /* "TRIG" little-endian */
 #define TRIGGER_BYTES 8
-#define STDIN_TAG UINT64_MAX
 /* Ingest: the end-of-stream marker byte (never in the data) and the server's reply, "SUMS" little-endian first. */
 #define INGEST_MARKER 0xffu
 #define INGEST_MAGIC 0x534d5553u
 #define INGEST_REPLY_BYTES 24
 #define MAX_OUTSTANDING 1024
+/* --proto ws: the most the head of the server's upgrade response may take. */
+#define UPGRADE_RESPONSE_BYTES 1024
+#define TLS_ERROR_TEXT 120
 
-enum mode { MODE_IDLE, MODE_ECHO, MODE_BULK, MODE_FANOUT, MODE_RATE, MODE_INGEST };
-enum conn_state { C_UNSTARTED, C_CONNECTING, C_OPEN, C_CLOSED };
+/* The order is the "mode" number in the result line (bench/load/loadgen.ts). */
+enum mode { MODE_IDLE, MODE_ECHO, MODE_BULK, MODE_FANOUT, MODE_RATE, MODE_INGEST, MODE_HANDSHAKE };
+static const char *const mode_names[] = {"idle", "echo", "bulk", "fanout", "rate", "ingest", "handshake", NULL};
+enum proto { PROTO_RAW, PROTO_WS };
+static const char *const proto_names[] = {"raw", "ws", NULL};
+/* C_SETUP: connected; the TLS handshake or the WebSocket upgrade is not done yet. */
+enum conn_state { C_UNSTARTED, C_CONNECTING, C_SETUP, C_OPEN, C_CLOSED };
 enum phase { P_CONNECT, P_HOLD, P_PING, P_READY, P_RUN, P_DRAIN, P_FANOUT, P_DONE };
 static const char *const phase_names[] = {"connect", "hold", "ping", "ready", "run", "drain", "fanout", "done"};
+
+/* --proto ws, while the upgrade is in progress: the accept value the key asks for, and the response so far. */
+struct ws_setup {
+  char accept[WS_ACCEPT_TEXT];
+  uint32_t len;
+  char response[UPGRADE_RESPONSE_BYTES];
+};
+
+/* --proto ws, from the first control frame the server sends: its payload as it arrives, and the pong to write. */
+struct ws_control {
+  uint8_t payload[WS_CONTROL_MAX];
+  uint8_t len;
+  uint8_t pong[WS_CLIENT_HEADER_MAX + WS_CONTROL_MAX];
+  uint32_t pong_len, pong_off;
+  uint8_t pong_started; /* handed to the transport, not all out: it cannot be replaced any more (as tx_started) */
+};
 
 struct conn {
   int fd;
   uint8_t state;
-  uint8_t in_flight; /* echo: a message is out and not fully back */
-  uint8_t want_out;  /* EPOLLOUT is armed */
-  uint32_t seq;      /* echo: sequence of the message in flight */
-  uint32_t tx_off;   /* bytes of it written */
-  uint32_t rx_off;   /* bytes of it (or of the current broadcast) verified */
-  uint32_t round;    /* fanout: round expected next */
-  uint64_t t_sent;   /* echo: when the message in flight was sent */
-  uint8_t *tx;       /* echo: the message in flight; rate: the message being written */
+  uint8_t in_flight;      /* echo: a message is out and not fully back */
+  uint8_t want_out;       /* a write (or the TLS handshake) waits for the socket to take more */
+  uint8_t read_wants_out; /* --tls: a read waits for the socket to be writable */
+  uint8_t out_armed;      /* EPOLLOUT is armed: want_out or read_wants_out */
+  uint32_t seq;           /* echo: sequence of the message in flight */
+  uint32_t tx_off;        /* bytes of it written (with --proto ws: of its frame) */
+  uint32_t tx_len;        /* its length on the wire */
+  /* The message went to the transport and not all of it is out: nothing else (a pong) may be written before the
+     rest, which must be the same bytes (a TLS write that would block is retried with the same bytes). */
+  uint8_t tx_started;
+  uint8_t tx_counted; /* rate: its send's lateness is counted (when its first bytes went out) */
+  uint32_t rx_off;        /* bytes of it (or of the current broadcast) verified */
+  uint32_t round;         /* fanout: round expected next */
+  uint64_t t_sent;        /* echo: when the message in flight was sent */
+  uint64_t t_start;       /* when the connection began to connect */
+  uint8_t *tx;            /* echo: the message in flight; rate: the message being written */
+  uint8_t *frame;         /* --proto ws: tx as one masked frame, as written */
   /* rate: sequences scheduled (next to schedule), written (next to write), echoed (next expected). */
   uint32_t sched, txq, rxq;
   /* ingest: what this connection has committed to the stream, and the write in progress. */
@@ -147,53 +172,74 @@ struct conn {
   uint32_t ing_lines, ing_a, ing_s;
   uint64_t ing_bytes;
   uint32_t w_pos, w_len, w_off; /* pool offset (or the marker), length, bytes written */
+  /* Transport. */
+  SSL *ssl;                   /* --tls */
+  struct ws_setup *setup;     /* --proto ws, until the upgrade is done */
+  struct ws_control *control; /* --proto ws */
+  uint8_t ws_head[WS_CLIENT_HEADER_MAX]; /* the header of the server frame being read, as far as it came */
+  uint8_t ws_head_len;
+  uint8_t ws_opcode; /* of the frame whose payload is being read */
+  uint32_t ws_left;  /* payload bytes of that frame still to come; 0: a header is next */
 };
 
 enum ingest_state { ING_STREAM, ING_MARKER, ING_REPLY, ING_DONE };
 
-/* Options. */
-static enum mode mode;
-static uint32_t server_ip; /* host order */
-static uint16_t server_port;
-static uint32_t nconns;
-static uint32_t msg_size;   /* echo message (idle, fanout: the ping) */
+/* Options (the connection options are in epoll-client.h). */
+static int mode = -1; /* enum mode */
+static int proto;     /* enum proto */
+static int use_tls;
+static uint32_t msg_size;   /* echo message (idle, fanout, handshake: the ping) */
 static uint32_t bcast_size; /* fanout: one broadcast */
-static uint32_t src_base = 2, src_count = 4;
-static uint32_t proc_index;
 static int has_trigger;
-static uint32_t max_pending = 200;
-static double connect_timeout_s = 90, drain_timeout_s = 10, ping_timeout_s = 30;
-static unsigned max_seconds = 600;
-static double rate_per_s;          /* rate: messages/s over all of this process's connections */
-static uint32_t max_outstanding = 64;
-static double late_us = 1000, tick_us = 50;
-static int ingest_lines;           /* ingest: units are lines ending in '\n' */
-static uint32_t write_bytes;       /* ingest: bytes per send (whole units) */
-static int sndbuf_bytes;           /* SO_SNDBUF of each connection (0: the kernel's autotuning) */
-static int nice_value;             /* --nice: this process's scheduling priority (negative: ahead of the servers) */
+static double ping_timeout_s;
+static double rate_per_s; /* rate: messages/s over all of this process's connections */
+static uint32_t max_outstanding;
+static double late_us, tick_us;
+static int ingest_lines;   /* ingest: units are lines ending in '\n' */
+static uint32_t write_bytes; /* ingest: bytes per send (whole units) */
+static int sndbuf_bytes;   /* SO_SNDBUF of each connection (0: the kernel's autotuning) */
+static int nice_value;     /* --nice: this process's scheduling priority (negative: ahead of the servers) */
+
+static const struct option_spec options[] = {
+    {"--mode", OPT_CHOICE, &mode, NULL, "what the connections do: see the top of loadgen.c (required)", mode_names},
+    {"--proto", OPT_CHOICE, &proto, "raw", "raw: the bytes as they are; ws: WebSocket, one binary frame a message", proto_names},
+    {"--tls", OPT_FLAG, &use_tls, NULL, "TLS on every connection", NULL},
+    {"--size", OPT_U32, &msg_size, NULL, "bytes of a message; fanout: of a broadcast [64]; ingest: of a unit", NULL},
+    {"--trigger", OPT_FLAG, &has_trigger, NULL, "fanout: also hold the control connection that triggers rounds", NULL},
+    {"--ping-timeout", OPT_DOUBLE, &ping_timeout_s, "30", "idle: seconds for every ping after the hold", NULL},
+    {"--rate", OPT_DOUBLE, &rate_per_s, NULL, "rate: messages/s over this process's connections (required)", NULL},
+    {"--max-outstanding", OPT_U32, &max_outstanding, "64", "rate: messages in flight per connection, at most", NULL},
+    {"--late-us", OPT_DOUBLE, &late_us, "1000", "rate: a send that starts this late counts as late", NULL},
+    {"--tick-us", OPT_DOUBLE, &tick_us, "50", "rate: the shortest wait between schedule checks", NULL},
+    {"--nice", OPT_INT, &nice_value, "0", "this process's scheduling priority (negative needs privilege)", NULL},
+    {"--lines", OPT_FLAG, &ingest_lines, NULL, "ingest: units are lines ending in '\\n'", NULL},
+    {"--write-bytes", OPT_U32, &write_bytes, NULL, "ingest: bytes per send, whole units [4096 or --size]", NULL},
+    {"--sndbuf", OPT_INT, &sndbuf_bytes, "0", "SO_SNDBUF of each connection (0: the kernel's autotuning)", NULL},
+    CONNECTION_OPTIONS("4", "90", "10", "600"),
+};
+#define OPTION_COUNT (sizeof options / sizeof options[0])
 
 /* State. */
 static struct conn *conns;
 static uint32_t total_conns; /* nconns, plus the control connection with --trigger */
 static uint32_t ctrl_idx = UINT32_MAX;
-static int ep;
 static enum phase phase = P_CONNECT;
 static uint8_t *pool;
 static uint8_t *rbuf;
+static SSL_CTX *tls_ctx;                  /* --tls */
+static char host_text[INET_ADDRSTRLEN];   /* --proto ws: the Host header */
+static uint64_t random_state;             /* WebSocket keys and masks */
 static uint32_t next_to_connect, connecting, connected, connect_failed;
 static uint64_t t_begin, t_connected, connect_deadline, phase_deadline;
 static uint64_t window_start, window_end;
 static double cpu_window_start = -1, cpu_window_end = -1;
 static uint32_t in_flight, open_conns;
-static uint64_t messages, window_bytes, messages_total, bytes_rx_total;
-static uint64_t hist[HIST_BUCKETS];
-static uint64_t lat_min = UINT64_MAX, lat_max;
+static uint64_t messages, window_bytes, messages_total, bytes_rx_total, pongs;
+static struct latency window_latency;
 static uint64_t verify_errors, conn_errors;
 static char first_verify_error[ERROR_TEXT], first_conn_error[ERROR_TEXT];
 static uint32_t rounds_done[MAX_ROUNDS];
 static uint64_t round_first[MAX_ROUNDS], round_last[MAX_ROUNDS];
-static char line[LINE_BYTES];
-static size_t line_len;
 /* rate */
 static uint64_t *due_ring; /* per connection, max_outstanding due times, by sequence */
 static uint64_t sched_t0, sched_k, sched_end;
@@ -202,38 +248,6 @@ static uint64_t scheduled_window, late_sends, missed_sends, max_lag_ns;
 /* ingest: prefix sums over the pool, so any slice's checksum is O(1) */
 static uint32_t *pre_a, *pre_s;
 static uint64_t ingest_bytes_total, ingest_lines_total, verified_conns;
-
-static uint64_t mono_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
-static double cpu_seconds(void) {
-  struct rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-static void reset_all(void);
-
-static void die(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "loadgen[%u]: ", proc_index);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  reset_all();
-  exit(2);
-}
-
-static uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 static void put_u32(uint8_t *p, uint32_t v) {
   p[0] = (uint8_t)v;
@@ -249,12 +263,13 @@ static uint32_t get_u32(const uint8_t *p) {
 /* A connection's id across all load generator processes. */
 static uint32_t global_id(uint32_t idx) { return proc_index << 20 | idx; }
 
-static void fill_message(struct conn *c, uint32_t idx) {
+/* Message `seq` of connection `idx`. */
+static void fill_message(uint8_t *out, uint32_t idx, uint32_t seq) {
   uint32_t gid = global_id(idx);
-  put_u32(c->tx, gid);
-  put_u32(c->tx + 4, c->seq);
-  uint64_t at = splitmix64((uint64_t)gid << 32 | c->seq) % (POOL_BYTES - msg_size);
-  memcpy(c->tx + ECHO_HEADER, pool + at, msg_size - ECHO_HEADER);
+  put_u32(out, gid);
+  put_u32(out + 4, seq);
+  uint64_t at = splitmix64((uint64_t)gid << 32 | seq) % (POOL_BYTES - msg_size);
+  memcpy(out + ECHO_HEADER, pool + at, msg_size - ECHO_HEADER);
 }
 
 /* The broadcast of one round: mirrored by fanoutPayload() in servers/protocol.ts. */
@@ -264,60 +279,35 @@ static void fanout_payload(uint32_t round, uint8_t *out) {
   for (uint32_t i = 8; i < bcast_size; i++) out[i] = (uint8_t)(round * 131u + i * 29u + (round >> 8));
 }
 
-static int hist_index(uint64_t v) {
-  if (v < HIST_SUB) return (int)v;
-  int e = 63 - __builtin_clzll(v);
-  return (e - HIST_SUB_BITS + 1) * HIST_SUB + (int)((v >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1));
-}
-
-static uint64_t hist_low(int index) {
-  if (index < HIST_SUB) return (uint64_t)index;
-  int e = index / HIST_SUB + HIST_SUB_BITS - 1;
-  return (uint64_t)(HIST_SUB + index % HIST_SUB) << (e - HIST_SUB_BITS);
-}
-
-static uint64_t hist_high(int index) {
-  if (index < HIST_SUB) return (uint64_t)index + 1;
-  int e = index / HIST_SUB + HIST_SUB_BITS - 1;
-  return hist_low(index) + (1ull << (e - HIST_SUB_BITS));
-}
-
-static uint64_t hist_percentile(double q) {
-  uint64_t total = 0;
-  for (int i = 0; i < HIST_BUCKETS; i++) total += hist[i];
-  if (total == 0) return 0;
-  uint64_t rank = (uint64_t)(q * (double)total);
-  if (rank >= total) rank = total - 1;
-  uint64_t seen = 0;
-  for (int i = 0; i < HIST_BUCKETS; i++) {
-    seen += hist[i];
-    if (seen > rank) return (hist_low(i) + hist_high(i)) / 2;
+static void random_bytes(uint8_t *out, size_t n) {
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t r = splitmix64(random_state++);
+    memcpy(out + i, &r, n - i < 8 ? n - i : 8);
   }
-  return 0;
 }
 
-static void note(char *slot, const char *fmt, ...) {
-  if (slot[0] != 0) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(slot, ERROR_TEXT, fmt, ap);
-  va_end(ap);
-  for (char *p = slot; *p; p++)
-    if (*p == '"' || *p == '\\' || (unsigned char)*p < 32) *p = '\'';
-}
-
-static void set_events(struct conn *c, uint64_t tag, uint32_t events) {
-  struct epoll_event ev = {.events = events, .data.u64 = tag};
-  if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) < 0) die("epoll_ctl MOD: %s", strerror(errno));
+/* Arms EPOLLOUT while a write or a read waits for the socket to be writable, and only then. */
+static void set_want_out(struct conn *c, uint32_t idx, int writer_waits) {
+  c->want_out = (uint8_t)writer_waits;
+  uint8_t armed = c->want_out || c->read_wants_out;
+  if (armed != c->out_armed) watch(c->fd, idx, armed ? EPOLLIN | EPOLLOUT | EPOLLRDHUP : EPOLLIN | EPOLLRDHUP);
+  c->out_armed = armed;
 }
 
 /* Closes with a reset (SO_LINGER 0): no TIME_WAIT anywhere. */
 static void close_conn(struct conn *c) {
   if (c->state == C_CLOSED || c->state == C_UNSTARTED) return;
-  struct linger lg = {.l_onoff = 1, .l_linger = 0};
-  setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-  close(c->fd);
-  if (c->state == C_CONNECTING) connecting--;
+  if (c->ssl != NULL) SSL_free(c->ssl); /* no close_notify: the reset says it */
+  c->ssl = NULL;
+  free(c->setup);
+  c->setup = NULL;
+  free(c->control);
+  c->control = NULL;
+  c->ws_head_len = 0;
+  c->ws_left = 0;
+  c->tx_started = c->tx_counted = 0;
+  close_with_reset(c->fd);
+  if (c->state == C_CONNECTING || c->state == C_SETUP) connecting--;
   if (c->state == C_OPEN) open_conns--;
   if (c->in_flight) {
     c->in_flight = 0;
@@ -334,13 +324,15 @@ static void reset_all(void) {
   for (uint32_t i = 0; conns != NULL && i < total_conns; i++) close_conn(&conns[i]);
 }
 
-static void conn_lost(struct conn *c, uint32_t idx, const char *what, int err) {
+static void conn_lost_because(struct conn *c, uint32_t idx, const char *what, const char *why) {
   conn_errors++;
-  note(first_conn_error, "connection %u (global %u, %s phase): %s%s%s", idx, global_id(idx), phase_names[phase], what,
-       err ? ": " : "", err ? strerror(err) : "");
-  if (c->state == C_CONNECTING) connect_failed++;
+  note(first_conn_error, "connection %u (global %u, %s phase): %s%s%s", idx, global_id(idx), phase_names[phase], what, why ? ": " : "",
+       why ? why : "");
+  if (c->state == C_CONNECTING || c->state == C_SETUP) connect_failed++;
   close_conn(c);
 }
+
+static void conn_lost(struct conn *c, uint32_t idx, const char *what, int err) { conn_lost_because(c, idx, what, err ? strerror(err) : NULL); }
 
 static void verify_failed(struct conn *c, uint32_t idx, const char *what, uint32_t detail) {
   verify_errors++;
@@ -351,47 +343,281 @@ static void verify_failed(struct conn *c, uint32_t idx, const char *what, uint32
 
 static void start_connect(uint32_t idx) {
   struct conn *c = &conns[idx];
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) die("socket: %s", strerror(errno));
-  int one = 1;
-  setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (sndbuf_bytes > 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf_bytes, sizeof sndbuf_bytes);
-  struct sockaddr_in src = {.sin_family = AF_INET, .sin_port = 0};
-  src.sin_addr.s_addr = htonl(0x7f000000u + src_base + idx % src_count);
-  if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) die("bind 127.0.0.%u: %s", src_base + idx % src_count, strerror(errno));
-  struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons(server_port)};
-  dst.sin_addr.s_addr = htonl(server_ip);
-  c->fd = fd;
+  int err;
+  c->fd = open_connection(idx, sndbuf_bytes, &err);
   c->state = C_CONNECTING;
+  c->want_out = c->read_wants_out = 0;
+  c->out_armed = 1; /* open_connection watches for EPOLLOUT: the connect's outcome */
+  c->t_start = mono_ns();
   connecting++;
-  struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN | EPOLLRDHUP, .data.u64 = idx};
-  if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl ADD: %s", strerror(errno));
-  if (connect(fd, (struct sockaddr *)&dst, sizeof dst) < 0 && errno != EINPROGRESS) conn_lost(c, idx, "connect", errno);
+  if (err != 0) conn_lost(c, idx, "connect", err);
 }
 
-static void try_write(struct conn *c, uint32_t idx) {
-  while (c->tx_off < msg_size) {
-    ssize_t w = send(c->fd, c->tx + c->tx_off, msg_size - c->tx_off, MSG_NOSIGNAL);
-    if (w > 0) {
-      c->tx_off += (uint32_t)w;
+/* ---- transport: the bytes of a connection, through TLS or not ---- */
+
+/* What the server sent, in the mode's terms (with --proto ws: a frame's payload). */
+static void payload_bytes(struct conn *c, uint32_t idx, const uint8_t *p, uint32_t n);
+static void on_readable(struct conn *c, uint32_t idx);
+/* Connected, with the TLS handshake and the WebSocket upgrade (if any) done: the connection's first message. */
+static void transport_open(struct conn *c, uint32_t idx);
+
+/* Writes bytes [*off, len): 1 when all are out, 0 when the socket is full (EPOLLOUT armed), -1 when the connection was lost. */
+static int transport_write(struct conn *c, uint32_t idx, const uint8_t *p, uint32_t len, uint32_t *off) {
+  int done = 1;
+  if (c->ssl == NULL) {
+    done = send_some(c->fd, p, len, off);
+    if (done < 0) {
+      conn_lost(c, idx, "send", -done);
+      return -1;
+    }
+  } else {
+    while (*off < len) {
+      int w = SSL_write(c->ssl, p + *off, (int)(len - *off));
+      if (w > 0) {
+        *off += (uint32_t)w;
+        continue;
+      }
+      char why[TLS_ERROR_TEXT] = "";
+      enum tls_outcome o = tls_outcome(c->ssl, w, why, sizeof why);
+      if (o == TLS_WANT_WRITE || o == TLS_WANT_READ) {
+        done = 0;
+        break;
+      }
+      conn_lost_because(c, idx, o == TLS_EOF ? "closed by the server (EOF) during a write" : "TLS write", o == TLS_EOF ? NULL : why);
+      return -1;
+    }
+  }
+  set_want_out(c, idx, !done);
+  return done;
+}
+
+/* Reads what the transport has into rbuf: the byte count, 0 when there is nothing now, -1 when the connection was lost. */
+static ssize_t transport_read(struct conn *c, uint32_t idx) {
+  if (c->ssl == NULL) {
+    ssize_t n = recv(c->fd, rbuf, READ_BYTES, 0);
+    if (n > 0) return n;
+    if (n == 0) conn_lost(c, idx, "closed by the server (EOF)", 0);
+    else if (errno == EAGAIN || errno == EINTR) return 0;
+    else conn_lost(c, idx, "recv", errno);
+    return -1;
+  }
+  int n = SSL_read(c->ssl, rbuf, READ_BYTES);
+  if (c->read_wants_out) {
+    c->read_wants_out = 0;
+    set_want_out(c, idx, c->want_out);
+  }
+  if (n > 0) return n;
+  char why[TLS_ERROR_TEXT] = "";
+  switch (tls_outcome(c->ssl, n, why, sizeof why)) {
+  case TLS_WANT_READ:
+    return 0;
+  case TLS_WANT_WRITE:
+    c->read_wants_out = 1;
+    set_want_out(c, idx, c->want_out);
+    return 0;
+  case TLS_EOF:
+    conn_lost(c, idx, "closed by the server (EOF)", 0);
+    return -1;
+  default:
+    conn_lost_because(c, idx, "TLS read", why);
+    return -1;
+  }
+}
+
+/* ---- WebSocket framing (--proto ws) ---- */
+
+/* Makes the message in c->tx ready to write: as it is, or as one masked binary frame. Returns its length on the wire. */
+static uint32_t frame_message(struct conn *c) {
+  if (proto != PROTO_WS) return msg_size;
+  uint8_t mask[4];
+  random_bytes(mask, 4);
+  return ws_client_frame(c->frame, WS_BINARY, c->tx, msg_size, mask);
+}
+
+static const uint8_t *wire_message(const struct conn *c) { return proto == PROTO_WS ? c->frame : c->tx; }
+
+/* Writes a pending pong unless a message is half written (then it goes right after it). 1 when no pong is left to write. */
+static int pong_flush(struct conn *c, uint32_t idx) {
+  struct ws_control *k = c->control;
+  if (k == NULL || k->pong_len == 0) return 1;
+  if (c->tx_started) return 0;
+  k->pong_started = 1;
+  int done = transport_write(c, idx, k->pong, k->pong_len, &k->pong_off);
+  if (done == 1) k->pong_len = k->pong_off = k->pong_started = 0;
+  return done == 1;
+}
+
+/* A whole control frame from the server: a ping is answered (its pong replaces one still waiting, not one on its way),
+   a close loses the connection. */
+static void ws_control_done(struct conn *c, uint32_t idx) {
+  struct ws_control *k = c->control;
+  if (c->ws_opcode == WS_PING && !k->pong_started) {
+    uint8_t mask[4];
+    random_bytes(mask, 4);
+    k->pong_len = ws_client_frame(k->pong, WS_PONG, k->payload, k->len, mask);
+    pongs++;
+    pong_flush(c, idx);
+  } else if (c->ws_opcode == WS_CLOSE) {
+    char what[80];
+    snprintf(what, sizeof what, "the server sent a WebSocket close frame (code %u)", k->len >= 2 ? (unsigned)k->payload[0] << 8 | k->payload[1] : 0);
+    conn_lost(c, idx, what, 0);
+  }
+}
+
+/* A server frame's header is complete: check it and get ready for its payload. */
+static void ws_frame_start(struct conn *c, uint32_t idx) {
+  const uint8_t *h = c->ws_head;
+  uint8_t opcode = h[0] & 0x0f;
+  uint64_t len = ws_payload_length(h);
+  uint32_t shown = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
+  int control = opcode == WS_PING || opcode == WS_PONG || opcode == WS_CLOSE;
+  c->ws_head_len = 0;
+  if (h[1] & 0x80) verify_failed(c, idx, "the server masked a frame (opcode)", opcode);
+  else if (h[0] & 0x70) verify_failed(c, idx, "a frame with RSV bits set, but no extension was agreed (first byte)", h[0]);
+  else if (!(h[0] & 0x80)) verify_failed(c, idx, "a fragment: every echo must be one whole frame (opcode)", opcode);
+  else if (opcode == WS_TEXT) verify_failed(c, idx, "a text frame: every message sent was binary (length)", shown);
+  else if (opcode == WS_BINARY && len != msg_size) verify_failed(c, idx, "a binary frame whose length is not the message's", shown);
+  else if (opcode != WS_BINARY && !control) verify_failed(c, idx, "a frame with an unknown or continuation opcode", opcode);
+  else if (control && len > WS_CONTROL_MAX) verify_failed(c, idx, "a control frame over 125 bytes", shown);
+  if (c->state != C_OPEN) return;
+  c->ws_opcode = opcode;
+  c->ws_left = (uint32_t)len;
+  if (!control) return;
+  if (c->control == NULL && (c->control = calloc(1, sizeof *c->control)) == NULL) die("out of memory");
+  c->control->len = 0;
+  if (len == 0) ws_control_done(c, idx);
+}
+
+/* The head of the upgrade response as it arrives; once whole and valid the connection is open. Returns the bytes of p it took. */
+static uint32_t ws_response_bytes(struct conn *c, uint32_t idx, const uint8_t *p, uint32_t n) {
+  struct ws_setup *s = c->setup;
+  uint32_t before = s->len;
+  uint32_t take = n < UPGRADE_RESPONSE_BYTES - before ? n : UPGRADE_RESPONSE_BYTES - before;
+  memcpy(s->response + before, p, take);
+  s->len += take;
+  uint32_t from = before >= 3 ? before - 3 : 0;
+  const char *blank = memmem(s->response + from, s->len - from, "\r\n\r\n", 4);
+  if (blank == NULL) {
+    if (s->len == UPGRADE_RESPONSE_BYTES) verify_failed(c, idx, "no end to the upgrade response's head within its first bytes", s->len);
+    return n;
+  }
+  uint32_t head = (uint32_t)(blank - s->response) + 4;
+  const char *wrong = ws_check_response(s->response, head - 4, s->accept);
+  if (wrong != NULL) {
+    verify_errors++;
+    const char *eol = memchr(s->response, '\r', head);
+    note(first_verify_error, "connection %u (global %u): WebSocket upgrade refused: %s (status line: %.*s)", idx, global_id(idx), wrong,
+         (int)(eol - s->response < 80 ? eol - s->response : 80), s->response);
+    close_conn(c);
+    return n;
+  }
+  free(c->setup);
+  c->setup = NULL;
+  transport_open(c, idx);
+  return head - before;
+}
+
+/* Bytes from a WebSocket connection: the upgrade response, then server frames, however the reads cut them. */
+static void ws_bytes(struct conn *c, uint32_t idx, const uint8_t *p, uint32_t n) {
+  if (c->setup != NULL) {
+    uint32_t used = ws_response_bytes(c, idx, p, n);
+    p += used;
+    n -= used;
+  }
+  while (n > 0 && c->state == C_OPEN) {
+    if (c->ws_left == 0) {
+      uint32_t need = c->ws_head_len < 2 ? 2 : ws_header_length(c->ws_head);
+      uint32_t take = need - c->ws_head_len < n ? need - c->ws_head_len : n;
+      memcpy(c->ws_head + c->ws_head_len, p, take);
+      c->ws_head_len += (uint8_t)take;
+      p += take;
+      n -= take;
+      if (c->ws_head_len >= 2 && c->ws_head_len == ws_header_length(c->ws_head)) ws_frame_start(c, idx);
       continue;
     }
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && errno == EAGAIN) {
-      if (!c->want_out) set_events(c, idx, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
-      c->want_out = 1;
+    uint32_t take = c->ws_left < n ? c->ws_left : n;
+    /* Before handing the payload on: its consumer may close the connection, or (handshake mode) start it again. */
+    c->ws_left -= take;
+    if (c->ws_opcode == WS_BINARY) {
+      payload_bytes(c, idx, p, take);
+    } else {
+      memcpy(c->control->payload + c->control->len, p, take);
+      c->control->len += (uint8_t)take;
+      if (c->ws_left == 0) ws_control_done(c, idx);
+    }
+    p += take;
+    n -= take;
+  }
+}
+
+/* --proto ws: the upgrade request, with a fresh random key. On a new connection it always fits in the socket buffer. */
+static void ws_send_upgrade(struct conn *c, uint32_t idx) {
+  uint8_t random[16];
+  char key[WS_KEY_TEXT], request[WS_REQUEST_BYTES];
+  random_bytes(random, sizeof random);
+  ws_key(random, key);
+  if ((c->setup = malloc(sizeof *c->setup)) == NULL) die("out of memory");
+  c->setup->len = 0;
+  ws_accept(key, c->setup->accept);
+  uint32_t len = (uint32_t)ws_upgrade_request(request, host_text, server_port, key), off = 0;
+  if (transport_write(c, idx, (const uint8_t *)request, len, &off) == 0) conn_lost(c, idx, "the upgrade request did not fit in the socket buffer", 0);
+}
+
+/* ---- connection setup ---- */
+
+/* The TLS handshake as far as it goes, then the upgrade; called again on every event until the connection is open. */
+static void setup_step(struct conn *c, uint32_t idx) {
+  if (c->ssl != NULL && !SSL_is_init_finished(c->ssl)) {
+    int r = SSL_do_handshake(c->ssl);
+    if (r != 1) {
+      char why[TLS_ERROR_TEXT] = "";
+      enum tls_outcome o = tls_outcome(c->ssl, r, why, sizeof why);
+      if (o == TLS_WANT_READ || o == TLS_WANT_WRITE) set_want_out(c, idx, o == TLS_WANT_WRITE);
+      else conn_lost_because(c, idx, "TLS handshake", o == TLS_EOF ? "the server closed the connection" : why);
       return;
     }
-    conn_lost(c, idx, "send", w < 0 ? errno : 0);
+    set_want_out(c, idx, 0);
+    if (proto == PROTO_WS) ws_send_upgrade(c, idx);
+    else transport_open(c, idx);
     return;
   }
-  if (c->want_out) set_events(c, idx, EPOLLIN | EPOLLRDHUP);
-  c->want_out = 0;
+  on_readable(c, idx); /* the upgrade response, for ws_bytes */
+}
+
+static void on_connect_ready(struct conn *c, uint32_t idx) {
+  int err = connect_error(c->fd);
+  if (err != 0) {
+    conn_lost(c, idx, "connect", err);
+    return;
+  }
+  set_want_out(c, idx, 0);
+  if (!use_tls && proto == PROTO_RAW) {
+    transport_open(c, idx);
+    return;
+  }
+  c->state = C_SETUP;
+  if (!use_tls) {
+    ws_send_upgrade(c, idx);
+    return;
+  }
+  if ((c->ssl = SSL_new(tls_ctx)) == NULL || SSL_set_fd(c->ssl, c->fd) != 1) die("SSL_new: out of memory");
+  SSL_set_connect_state(c->ssl);
+  setup_step(c, idx);
+}
+
+/* ---- echo, bulk, idle, handshake: one message in flight ---- */
+
+static void try_write(struct conn *c, uint32_t idx) {
+  if (!c->tx_started && !pong_flush(c, idx)) return;
+  c->tx_started = 1;
+  if (transport_write(c, idx, wire_message(c), c->tx_len, &c->tx_off) != 1) return;
+  c->tx_started = 0;
+  pong_flush(c, idx);
 }
 
 static void send_message(struct conn *c, uint32_t idx) {
-  fill_message(c, idx);
+  fill_message(c->tx, idx, c->seq);
+  c->tx_len = frame_message(c);
   c->tx_off = 0;
   c->rx_off = 0;
   c->in_flight = 1;
@@ -400,22 +626,29 @@ static void send_message(struct conn *c, uint32_t idx) {
   try_write(c, idx);
 }
 
+/* Handshake mode: the connection starts over. */
+static void reconnect(struct conn *c, uint32_t idx) {
+  close_conn(c);
+  c->seq++;
+  start_connect(idx);
+}
+
 static void message_done(struct conn *c, uint32_t idx) {
   uint64_t now = mono_ns();
   c->in_flight = 0;
   c->rx_off = 0; /* fanout: broadcasts are verified from their first byte on */
   in_flight--;
   messages_total++;
-  if (phase == P_RUN || phase == P_DRAIN) {
-    if (now >= window_start && now < window_end) {
-      uint64_t rtt = now - c->t_sent;
-      hist[hist_index(rtt)]++;
-      if (rtt < lat_min) lat_min = rtt;
-      if (rtt > lat_max) lat_max = rtt;
-      messages++;
-      window_bytes += msg_size;
-    }
-    if (phase == P_RUN && now < window_end) {
+  if (phase != P_RUN && phase != P_DRAIN) return;
+  if (now >= window_start && now < window_end) {
+    latency_add(&window_latency, now - (mode == MODE_HANDSHAKE ? c->t_start : c->t_sent));
+    messages++;
+    window_bytes += msg_size;
+  }
+  if (phase == P_RUN && now < window_end) {
+    if (mode == MODE_HANDSHAKE) {
+      reconnect(c, idx);
+    } else {
       c->seq++;
       send_message(c, idx);
     }
@@ -440,47 +673,37 @@ static void echo_bytes(struct conn *c, uint32_t idx, const uint8_t *p, uint32_t 
 
 /* ---- rate: offered load ---- */
 
-static void fill_message_seq(uint8_t *out, uint32_t idx, uint32_t seq) {
-  uint32_t gid = global_id(idx);
-  put_u32(out, gid);
-  put_u32(out + 4, seq);
-  uint64_t at = splitmix64((uint64_t)gid << 32 | seq) % (POOL_BYTES - msg_size);
-  memcpy(out + ECHO_HEADER, pool + at, msg_size - ECHO_HEADER);
+/* Rate: how late the send of message txq started (its first bytes went out), counted once. */
+static void rate_count_lag(struct conn *c, uint32_t idx, uint64_t now) {
+  uint64_t due = due_ring[(size_t)idx * max_outstanding + c->txq % max_outstanding];
+  uint64_t lag = now > due ? now - due : 0;
+  c->tx_counted = 1;
+  if (due < window_start || due >= window_end) return;
+  if (lag > max_lag_ns) max_lag_ns = lag;
+  if ((double)lag > late_us * 1e3) late_sends++;
 }
 
-/* Writes the connection's scheduled messages, in order, until done or EAGAIN. */
+/* Writes the connection's scheduled messages, in order, until done or the socket is full. */
 static void rate_try_write(struct conn *c, uint32_t idx) {
   while (c->txq != c->sched) {
-    if (c->tx_off == 0) {
-      fill_message_seq(c->tx, idx, c->txq);
-      uint64_t due = due_ring[(size_t)idx * max_outstanding + c->txq % max_outstanding];
-      uint64_t now = mono_ns();
-      uint64_t lag = now > due ? now - due : 0;
-      if (due >= window_start && due < window_end) {
-        if (lag > max_lag_ns) max_lag_ns = lag;
-        if ((double)lag > late_us * 1e3) late_sends++;
-      }
+    if (!c->tx_started) {
+      if (!pong_flush(c, idx)) return;
+      fill_message(c->tx, idx, c->txq);
+      c->tx_len = frame_message(c);
+      c->tx_off = 0;
+      c->tx_started = 1;
+      c->tx_counted = 0;
     }
-    ssize_t w = send(c->fd, c->tx + c->tx_off, msg_size - c->tx_off, MSG_NOSIGNAL);
-    if (w > 0) {
-      c->tx_off += (uint32_t)w;
-      if (c->tx_off == msg_size) {
-        c->tx_off = 0;
-        c->txq++;
-      }
-      continue;
-    }
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && errno == EAGAIN) {
-      if (!c->want_out) set_events(c, idx, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
-      c->want_out = 1;
-      return;
-    }
-    conn_lost(c, idx, "send", w < 0 ? errno : 0);
-    return;
+    uint64_t now = mono_ns();
+    int done = transport_write(c, idx, wire_message(c), c->tx_len, &c->tx_off);
+    if (done < 0) return;
+    if (!c->tx_counted && (done == 1 || c->tx_off > 0)) rate_count_lag(c, idx, now);
+    if (done == 0) return;
+    c->tx_started = 0;
+    c->tx_off = 0;
+    c->txq++;
   }
-  if (c->want_out) set_events(c, idx, EPOLLIN | EPOLLRDHUP);
-  c->want_out = 0;
+  pong_flush(c, idx);
 }
 
 static uint64_t due_of(uint64_t k) { return sched_t0 + (uint64_t)((double)k * period_ns); }
@@ -510,7 +733,8 @@ static void rate_schedule(uint64_t now) {
 static void rate_bytes(struct conn *c, uint32_t idx, const uint8_t *p, uint32_t n) {
   uint32_t gid = global_id(idx);
   while (n > 0) {
-    uint32_t written = c->rxq != c->txq ? msg_size : c->tx_off;
+    /* Of the message being written, a WebSocket server can echo nothing before its whole frame is in. */
+    uint32_t written = c->rxq != c->txq ? msg_size : proto == PROTO_WS ? 0 : c->tx_off;
     if (c->rxq == c->sched || c->rx_off >= written) {
       verify_failed(c, idx, "bytes beyond the messages sent", n);
       return;
@@ -557,12 +781,7 @@ static void rate_bytes(struct conn *c, uint32_t idx, const uint8_t *p, uint32_t 
       messages++;
       window_bytes += msg_size;
     }
-    if (due >= window_start && due < window_end) {
-      uint64_t rtt = now - due;
-      hist[hist_index(rtt)]++;
-      if (rtt < lat_min) lat_min = rtt;
-      if (rtt > lat_max) lat_max = rtt;
-    }
+    if (due >= window_start && due < window_end) latency_add(&window_latency, now - due);
   }
 }
 
@@ -575,6 +794,7 @@ static void rate_start(uint64_t now) {
   for (uint32_t i = 0; i < nconns; i++) {
     conns[i].sched = conns[i].txq = conns[i].rxq = 1; /* sequence 0 was the connection's ping */
     conns[i].tx_off = conns[i].rx_off = 0;
+    conns[i].tx_started = conns[i].tx_counted = 0;
   }
 }
 
@@ -605,7 +825,7 @@ static void ingest_queue_marker(struct conn *c) {
   }
 }
 
-/* Writes until EAGAIN: data while the run lasts, then the marker. */
+/* Writes until the socket is full: data while the run lasts, then the marker. */
 static void ingest_write(struct conn *c, uint32_t idx) {
   for (;;) {
     if (c->w_off == c->w_len) {
@@ -632,22 +852,9 @@ static void ingest_write(struct conn *c, uint32_t idx) {
       if (now >= window_start && now < window_end) window_bytes += c->w_len;
     }
     const uint8_t *src = c->ing_state == ING_MARKER ? ingest_marker : pool + c->w_pos;
-    ssize_t w = send(c->fd, src + c->w_off, c->w_len - c->w_off, MSG_NOSIGNAL);
-    if (w > 0) {
-      c->w_off += (uint32_t)w;
-      continue;
-    }
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && errno == EAGAIN) {
-      if (!c->want_out) set_events(c, idx, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
-      c->want_out = 1;
-      return;
-    }
-    conn_lost(c, idx, "send", w < 0 ? errno : 0);
-    return;
+    if (transport_write(c, idx, src, c->w_len, &c->w_off) != 1) return;
   }
-  if (c->want_out) set_events(c, idx, EPOLLIN | EPOLLRDHUP);
-  c->want_out = 0;
+  set_want_out(c, idx, 0);
 }
 
 /* The server's answer to a marker: its totals for this connection, which must be ours. */
@@ -691,6 +898,8 @@ static void ingest_reply_bytes(struct conn *c, uint32_t idx, const uint8_t *p, u
   }
 }
 
+/* ---- fanout ---- */
+
 static void fanout_bytes(struct conn *c, uint32_t idx, const uint8_t *p, uint32_t n) {
   static uint8_t expected[MAX_SIZE];
   static uint32_t expected_round = UINT32_MAX;
@@ -728,44 +937,67 @@ static void fanout_bytes(struct conn *c, uint32_t idx, const uint8_t *p, uint32_
   }
 }
 
-static void on_readable(struct conn *c, uint32_t idx) {
-  ssize_t n = recv(c->fd, rbuf, READ_BYTES, 0);
-  if (n == 0) {
-    conn_lost(c, idx, "closed by the server (EOF)", 0);
-    return;
-  }
-  if (n < 0) {
-    if (errno != EAGAIN && errno != EINTR) conn_lost(c, idx, "recv", errno);
-    return;
-  }
-  bytes_rx_total += (uint64_t)n;
-  if (phase == P_FANOUT) fanout_bytes(c, idx, rbuf, (uint32_t)n);
-  else if (mode == MODE_INGEST) ingest_reply_bytes(c, idx, rbuf, (uint32_t)n);
-  else if (mode == MODE_RATE && phase >= P_RUN) rate_bytes(c, idx, rbuf, (uint32_t)n);
-  else echo_bytes(c, idx, rbuf, (uint32_t)n);
+static void trigger_round(uint32_t round) {
+  if (ctrl_idx == UINT32_MAX || conns[ctrl_idx].state != C_OPEN) die("trigger without an open control connection");
+  uint8_t msg[TRIGGER_BYTES];
+  put_u32(msg, TRIGGER_MAGIC);
+  put_u32(msg + 4, round);
+  uint64_t t = mono_ns();
+  uint32_t off = 0;
+  if (transport_write(&conns[ctrl_idx], ctrl_idx, msg, sizeof msg, &off) == 0) conn_lost(&conns[ctrl_idx], ctrl_idx, "trigger send blocked", 0);
+  printf("{\"event\":\"triggered\",\"index\":%u,\"round\":%u,\"t_ns\":%llu,\"cpu_s\":%.6f}\n", proc_index, round,
+         (unsigned long long)t, cpu_seconds());
+  fflush(stdout);
 }
 
-static void on_connect_ready(struct conn *c, uint32_t idx) {
-  int err = 0;
-  socklen_t len = sizeof err;
-  getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-  if (err != 0) {
-    conn_lost(c, idx, "connect", err);
+static void finish_fanout(uint32_t rounds) {
+  for (uint32_t i = 0; i < nconns; i++) {
+    struct conn *c = &conns[i];
+    if (c->state == C_OPEN && (c->round != rounds + 1 || c->rx_off != 0)) verify_failed(c, i, "rounds received", c->round - 1);
+  }
+  phase = P_DONE;
+}
+
+/* ---- events ---- */
+
+static void payload_bytes(struct conn *c, uint32_t idx, const uint8_t *p, uint32_t n) {
+  if (phase == P_FANOUT) fanout_bytes(c, idx, p, n);
+  else if (mode == MODE_INGEST) ingest_reply_bytes(c, idx, p, n);
+  else if (mode == MODE_RATE && phase >= P_RUN) rate_bytes(c, idx, p, n);
+  else echo_bytes(c, idx, p, n);
+}
+
+/* One read a wake-up (epoll is level-triggered: what is left wakes it again); through TLS, until OpenSSL holds nothing more. */
+static void on_readable(struct conn *c, uint32_t idx) {
+  do {
+    ssize_t n = transport_read(c, idx);
+    if (n <= 0) return;
+    bytes_rx_total += (uint64_t)n;
+    if (proto == PROTO_WS) ws_bytes(c, idx, rbuf, (uint32_t)n);
+    else payload_bytes(c, idx, rbuf, (uint32_t)n);
+  } while ((c->state == C_OPEN || c->state == C_SETUP) && c->ssl != NULL && SSL_pending(c->ssl) > 0);
+}
+
+static void on_writable(struct conn *c, uint32_t idx) {
+  if (mode == MODE_INGEST) ingest_write(c, idx);
+  else if (mode == MODE_RATE && phase >= P_RUN) rate_try_write(c, idx);
+  else if (c->in_flight) try_write(c, idx);
+  else if (pong_flush(c, idx)) set_want_out(c, idx, 0);
+}
+
+static void on_event(uint32_t idx, uint32_t ev) {
+  struct conn *c = &conns[idx];
+  if (c->state == C_CONNECTING) {
+    if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connect_ready(c, idx);
     return;
   }
-  c->state = C_OPEN;
-  connecting--;
-  connected++;
-  open_conns++;
-  set_events(c, idx, EPOLLIN | EPOLLRDHUP);
-  if (idx == ctrl_idx) return;
-  if (mode == MODE_INGEST) {
-    /* The marker on an empty stream: the server's zero totals confirm it. */
-    ingest_queue_marker(c);
-    ingest_write(c, idx);
-  } else {
-    send_message(c, idx); /* the ping that confirms it */
+  if (c->state == C_SETUP) {
+    setup_step(c, idx);
+    return;
   }
+  if (c->state != C_OPEN) return;
+  if ((ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) || ((ev & EPOLLOUT) && c->read_wants_out)) on_readable(c, idx);
+  if (c->state == C_OPEN && (ev & EPOLLOUT) && c->want_out) on_writable(c, idx);
 }
 
 static void emit_connected(void) {
@@ -776,6 +1008,21 @@ static void emit_connected(void) {
   fflush(stdout);
   /* Errors already: say so in the result line at once, don't wait for commands. */
   if (conn_errors || verify_errors) phase = P_DONE;
+}
+
+static void transport_open(struct conn *c, uint32_t idx) {
+  c->state = C_OPEN;
+  connecting--;
+  if (phase == P_CONNECT) connected++;
+  open_conns++;
+  if (idx == ctrl_idx) return;
+  if (mode == MODE_INGEST) {
+    /* The marker on an empty stream: the server's zero totals confirm it. */
+    ingest_queue_marker(c);
+    ingest_write(c, idx);
+  } else {
+    send_message(c, idx); /* the ping that confirms it */
+  }
 }
 
 static void ping_all(void) {
@@ -795,75 +1042,46 @@ static void connect_phase_done(uint64_t now) {
 
 static void emit_result(void) {
   uint64_t now = mono_ns();
-  printf("{\"event\":\"result\",\"index\":%u,\"mode\":%d,\"conns\":%u,\"connected\":%u,\"open_at_end\":%u,"
+  printf("{\"event\":\"result\",\"index\":%u,\"mode\":%d,\"proto\":\"%s\",\"tls\":%s,\"conns\":%u,\"connected\":%u,\"open_at_end\":%u,"
          "\"connect_s\":%.3f,\"messages\":%llu,\"bytes\":%llu,\"messages_total\":%llu,\"bytes_rx_total\":%llu,"
          "\"window_s\":%.6f,\"verify_errors\":%llu,\"conn_errors\":%llu,"
          "\"first_verify_error\":\"%s\",\"first_conn_error\":\"%s\","
-         "\"lat_ns\":{\"min\":%llu,\"p50\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%llu},"
          "\"cpu_s\":%.6f,\"cpu_window_s\":%.6f,\"wall_s\":%.3f,"
          "\"scheduled\":%llu,\"late\":%llu,\"missed\":%llu,\"max_lag_ns\":%llu,"
-         "\"verified_conns\":%llu,\"ingest_bytes\":%llu,\"ingest_lines\":%llu,\"hist\":[",
-         proc_index, (int)mode, nconns, connected, open_conns - (ctrl_idx != UINT32_MAX && conns[ctrl_idx].state == C_OPEN),
-         (double)(t_connected - t_begin) / 1e9, (unsigned long long)messages, (unsigned long long)window_bytes,
-         (unsigned long long)messages_total, (unsigned long long)bytes_rx_total,
-         (double)(window_end - window_start) / 1e9, (unsigned long long)verify_errors, (unsigned long long)conn_errors,
-         first_verify_error, first_conn_error, (unsigned long long)(messages ? lat_min : 0),
-         (unsigned long long)hist_percentile(0.5), (unsigned long long)hist_percentile(0.99),
-         (unsigned long long)hist_percentile(0.999), (unsigned long long)lat_max, cpu_seconds(),
-         cpu_window_end >= 0 && cpu_window_start >= 0 ? cpu_window_end - cpu_window_start : 0.0,
-         (double)(now - t_begin) / 1e9, (unsigned long long)scheduled_window, (unsigned long long)late_sends,
-         (unsigned long long)missed_sends, (unsigned long long)max_lag_ns, (unsigned long long)verified_conns,
-         (unsigned long long)ingest_bytes_total, (unsigned long long)ingest_lines_total);
-  int first = 1;
-  for (int i = 0; i < HIST_BUCKETS; i++) {
-    if (hist[i] == 0) continue;
-    printf("%s[%llu,%llu,%llu]", first ? "" : ",", (unsigned long long)hist_low(i), (unsigned long long)hist_high(i),
-           (unsigned long long)hist[i]);
-    first = 0;
-  }
-  printf("]}\n");
+         "\"verified_conns\":%llu,\"ingest_bytes\":%llu,\"ingest_lines\":%llu,\"pongs\":%llu,",
+         proc_index, mode, proto_names[proto], use_tls ? "true" : "false", nconns, connected,
+         open_conns - (ctrl_idx != UINT32_MAX && conns[ctrl_idx].state == C_OPEN), (double)(t_connected - t_begin) / 1e9,
+         (unsigned long long)messages, (unsigned long long)window_bytes, (unsigned long long)messages_total,
+         (unsigned long long)bytes_rx_total, (double)(window_end - window_start) / 1e9, (unsigned long long)verify_errors,
+         (unsigned long long)conn_errors, first_verify_error, first_conn_error, cpu_seconds(),
+         cpu_window_end >= 0 && cpu_window_start >= 0 ? cpu_window_end - cpu_window_start : 0.0, (double)(now - t_begin) / 1e9,
+         (unsigned long long)scheduled_window, (unsigned long long)late_sends, (unsigned long long)missed_sends,
+         (unsigned long long)max_lag_ns, (unsigned long long)verified_conns, (unsigned long long)ingest_bytes_total,
+         (unsigned long long)ingest_lines_total, (unsigned long long)pongs);
+  print_latency(&window_latency);
+  printf("}\n");
   fflush(stdout);
 }
 
-static void trigger_round(uint32_t round) {
-  if (ctrl_idx == UINT32_MAX || conns[ctrl_idx].state != C_OPEN) die("trigger without an open control connection");
-  uint8_t msg[TRIGGER_BYTES];
-  put_u32(msg, TRIGGER_MAGIC);
-  put_u32(msg + 4, round);
-  uint64_t t = mono_ns();
-  ssize_t w = send(conns[ctrl_idx].fd, msg, sizeof msg, MSG_NOSIGNAL);
-  if (w != (ssize_t)sizeof msg) conn_lost(&conns[ctrl_idx], ctrl_idx, "trigger send", w < 0 ? errno : 0);
-  printf("{\"event\":\"triggered\",\"index\":%u,\"round\":%u,\"t_ns\":%llu,\"cpu_s\":%.6f}\n", proc_index, round,
-         (unsigned long long)t, cpu_seconds());
-  fflush(stdout);
-}
-
-static void finish_fanout(uint32_t rounds) {
-  for (uint32_t i = 0; i < nconns; i++) {
-    struct conn *c = &conns[i];
-    if (c->state == C_OPEN && (c->round != rounds + 1 || c->rx_off != 0)) verify_failed(c, i, "rounds received", c->round - 1);
-  }
-  phase = P_DONE;
-}
-
-static void on_command(const char *cmd) {
+static void on_command(char *cmd) {
   unsigned long long a, b;
   unsigned r;
   if (sscanf(cmd, "start %llu %llu", &a, &b) == 2 && phase == P_READY) {
     window_start = a;
     window_end = b;
     phase = P_RUN;
-    if (mode == MODE_RATE) {
-      rate_start(mono_ns());
-    } else if (mode == MODE_INGEST) {
-      for (uint32_t i = 0; i < nconns; i++)
-        if (conns[i].state == C_OPEN) ingest_write(&conns[i], i);
-    } else {
-      for (uint32_t i = 0; i < nconns; i++)
-        if (conns[i].state == C_OPEN) {
-          conns[i].seq++;
-          send_message(&conns[i], i);
-        }
+    if (mode == MODE_RATE) rate_start(mono_ns());
+    for (uint32_t i = 0; i < nconns && mode != MODE_RATE; i++) {
+      struct conn *c = &conns[i];
+      if (c->state != C_OPEN) continue;
+      if (mode == MODE_INGEST) {
+        ingest_write(c, i);
+      } else if (mode == MODE_HANDSHAKE) {
+        reconnect(c, i);
+      } else {
+        c->seq++;
+        send_message(c, i);
+      }
     }
   } else if (strcmp(cmd, "verify") == 0 && phase == P_HOLD) {
     phase = P_PING;
@@ -873,26 +1091,7 @@ static void on_command(const char *cmd) {
   } else if (sscanf(cmd, "finish %u", &r) == 1 && phase == P_FANOUT) {
     finish_fanout(r);
   } else {
-    die("unexpected command in the %s phase: %s", phase_names[phase], cmd);
-  }
-}
-
-static void on_stdin(void) {
-  char buf[LINE_BYTES];
-  ssize_t n = read(0, buf, sizeof buf);
-  if (n == 0) die("stdin closed: the orchestrator is gone");
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EINTR) return;
-    die("stdin: %s", strerror(errno));
-  }
-  for (ssize_t i = 0; i < n; i++) {
-    if (buf[i] == '\n') {
-      line[line_len] = 0;
-      line_len = 0;
-      on_command(line);
-    } else if (line_len < LINE_BYTES - 1) {
-      line[line_len++] = buf[i];
-    }
+    die("unexpected command in the %s phase: %.100s", phase_names[phase], cmd);
   }
 }
 
@@ -906,7 +1105,7 @@ static void advance(uint64_t now) {
       for (uint32_t i = 0; i < total_conns; i++) {
         struct conn *c = &conns[i];
         if (c->state == C_UNSTARTED) c->state = C_CLOSED, connect_failed++, conn_errors++;
-        else if (c->state == C_CONNECTING) conn_lost(c, i, "connect timed out", 0);
+        else if (c->state == C_CONNECTING || c->state == C_SETUP) conn_lost(c, i, "connect timed out", 0);
         else if (c->in_flight) conn_lost(c, i, "first echo not back before the connect deadline", 0);
       }
       next_to_connect = total_conns;
@@ -945,11 +1144,16 @@ static void advance(uint64_t now) {
     return;
   }
   if (phase == P_DRAIN) {
-    if (in_flight == 0) phase = P_DONE;
-    else if (now >= phase_deadline) {
-      for (uint32_t i = 0; i < nconns; i++)
-        if (conns[i].in_flight || (mode == MODE_RATE && conns[i].sched != conns[i].rxq))
-          conn_lost(&conns[i], i, mode == MODE_INGEST ? "server's totals not back within the drain timeout" : "echo not back within the drain timeout", 0);
+    /* Handshake mode: cycles still connecting finish too, so every connection ends open. */
+    if (in_flight == 0 && connecting == 0) {
+      phase = P_DONE;
+    } else if (now >= phase_deadline) {
+      for (uint32_t i = 0; i < nconns; i++) {
+        struct conn *c = &conns[i];
+        if (c->state == C_CONNECTING || c->state == C_SETUP) conn_lost(c, i, "connection not set up within the drain timeout", 0);
+        else if (c->in_flight || (mode == MODE_RATE && c->sched != c->rxq))
+          conn_lost(c, i, mode == MODE_INGEST ? "server's totals not back within the drain timeout" : "echo not back within the drain timeout", 0);
+      }
       phase = P_DONE;
     }
   }
@@ -970,73 +1174,26 @@ static uint64_t wait_ns(uint64_t now) {
       if (due < next) next = due;
     }
   }
-  if (next <= now) return 0;
-  return next - now;
+  return next > now ? next - now : 0;
 }
 
-static void usage(void) {
-  fprintf(stderr,
-          "usage: loadgen --mode idle|echo|bulk|fanout|rate|ingest --port P --conns N [--size BYTES] [--host 127.0.0.1]\n"
-          "               [--src-base 2] [--src-count 4] [--index K] [--trigger] [--max-pending 200]\n"
-          "               [--connect-timeout 90] [--drain-timeout 10] [--ping-timeout 30] [--max-seconds 600]\n"
-          "               rate:   --rate MSGS_PER_S [--max-outstanding 64] [--late-us 1000] [--tick-us 50] [--nice N]\n"
-          "               ingest: [--lines] [--write-bytes BYTES] [--sndbuf BYTES]\n");
-  exit(2);
-}
+static int finished(void) { return phase == P_DONE; }
 
 static void parse_args(int argc, char **argv) {
-  const char *mode_name = NULL, *host = "127.0.0.1";
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(a, "--trigger") == 0) { has_trigger = 1; continue; }
-    if (strcmp(a, "--lines") == 0) { ingest_lines = 1; continue; }
-    if (v == NULL) usage();
-    i++;
-    if (strcmp(a, "--mode") == 0) mode_name = v;
-    else if (strcmp(a, "--host") == 0) host = v;
-    else if (strcmp(a, "--port") == 0) server_port = (uint16_t)atoi(v);
-    else if (strcmp(a, "--conns") == 0) nconns = (uint32_t)atol(v);
-    else if (strcmp(a, "--size") == 0) msg_size = (uint32_t)atol(v);
-    else if (strcmp(a, "--src-base") == 0) src_base = (uint32_t)atol(v);
-    else if (strcmp(a, "--src-count") == 0) src_count = (uint32_t)atol(v);
-    else if (strcmp(a, "--index") == 0) proc_index = (uint32_t)atol(v);
-    else if (strcmp(a, "--max-pending") == 0) max_pending = (uint32_t)atol(v);
-    else if (strcmp(a, "--connect-timeout") == 0) connect_timeout_s = atof(v);
-    else if (strcmp(a, "--drain-timeout") == 0) drain_timeout_s = atof(v);
-    else if (strcmp(a, "--ping-timeout") == 0) ping_timeout_s = atof(v);
-    else if (strcmp(a, "--max-seconds") == 0) max_seconds = (unsigned)atoi(v);
-    else if (strcmp(a, "--rate") == 0) rate_per_s = atof(v);
-    else if (strcmp(a, "--max-outstanding") == 0) max_outstanding = (uint32_t)atol(v);
-    else if (strcmp(a, "--late-us") == 0) late_us = atof(v);
-    else if (strcmp(a, "--tick-us") == 0) tick_us = atof(v);
-    else if (strcmp(a, "--write-bytes") == 0) write_bytes = (uint32_t)atol(v);
-    else if (strcmp(a, "--sndbuf") == 0) sndbuf_bytes = atoi(v);
-    else if (strcmp(a, "--nice") == 0) nice_value = atoi(v);
-    else usage();
-  }
-  if (mode_name == NULL) usage();
-  if (strcmp(mode_name, "idle") == 0) mode = MODE_IDLE;
-  else if (strcmp(mode_name, "echo") == 0) mode = MODE_ECHO;
-  else if (strcmp(mode_name, "bulk") == 0) mode = MODE_BULK;
-  else if (strcmp(mode_name, "fanout") == 0) mode = MODE_FANOUT;
-  else if (strcmp(mode_name, "rate") == 0) mode = MODE_RATE;
-  else if (strcmp(mode_name, "ingest") == 0) mode = MODE_INGEST;
-  else usage();
-  struct in_addr addr;
-  if (inet_pton(AF_INET, host, &addr) != 1 || (ntohl(addr.s_addr) >> 24) != 127) die("--host must be a 127.x.y.z address");
-  server_ip = ntohl(addr.s_addr);
+  parse_options(argc, argv, options, OPTION_COUNT);
+  if (mode < 0) print_usage(argv[0], options, OPTION_COUNT);
+  snprintf(client_name, sizeof client_name, "loadgen[%u]", proc_index);
+  check_connection_options();
   if (mode == MODE_FANOUT) {
     bcast_size = msg_size ? msg_size : 64;
     msg_size = PING_BYTES;
-  } else if (mode == MODE_IDLE) {
+  } else if (mode == MODE_IDLE || mode == MODE_HANDSHAKE) {
     msg_size = PING_BYTES;
   }
-  if (server_port == 0 || nconns == 0 || nconns > MAX_CONNS) die("--port and --conns (1..%u) are required", MAX_CONNS);
   if (msg_size < PING_BYTES || msg_size > MAX_SIZE) die("--size must be %u..%u", PING_BYTES, MAX_SIZE);
   if (mode == MODE_FANOUT && (bcast_size < 8 || bcast_size > MAX_SIZE)) die("fanout --size must be 8..%u", MAX_SIZE);
-  if (src_count == 0 || src_base < 2 || src_base + src_count > 0xfffe) die("bad --src-base/--src-count");
   if (has_trigger && mode != MODE_FANOUT) die("--trigger is for fanout");
+  if (proto == PROTO_WS && (mode == MODE_FANOUT || mode == MODE_INGEST)) die("--proto ws works with the idle, echo, bulk, rate and handshake modes");
   if (mode == MODE_RATE && !(rate_per_s > 0)) die("rate mode needs --rate > 0");
   if (mode == MODE_RATE && (max_outstanding == 0 || max_outstanding > MAX_OUTSTANDING)) die("--max-outstanding must be 1..%u", MAX_OUTSTANDING);
   if (ingest_lines && mode != MODE_INGEST) die("--lines is for ingest");
@@ -1046,16 +1203,15 @@ static void parse_args(int argc, char **argv) {
     if (write_bytes == 0) write_bytes = msg_size >= 4096 ? msg_size : 4096 / msg_size * msg_size;
     if (write_bytes % msg_size != 0 || write_bytes > POOL_BYTES / 2) die("--write-bytes must be whole units of --size, at most %u", POOL_BYTES / 2);
   }
-  if (max_pending == 0) max_pending = 1;
 }
 
 int main(int argc, char **argv) {
   parse_args(argc, argv);
-  signal(SIGPIPE, SIG_IGN);
+  before_exit = reset_all;
   /* Best effort: without the privilege the process runs at the default priority, and says so. */
   if (nice_value != 0 && setpriority(PRIO_PROCESS, 0, nice_value) != 0)
-    fprintf(stderr, "loadgen[%u]: could not set nice %d: %s\n", proc_index, nice_value, strerror(errno));
-  alarm(max_seconds); /* the default action of SIGALRM ends the process: a hard bound on its life */
+    fprintf(stderr, "%s: could not set nice %d: %s\n", client_name, nice_value, strerror(errno));
+  client_start();
   t_begin = mono_ns();
   connect_deadline = t_begin + (uint64_t)(connect_timeout_s * 1e9);
 
@@ -1092,47 +1248,22 @@ int main(int argc, char **argv) {
   if (conns == NULL) die("out of memory");
   {
     uint8_t *tx = malloc((size_t)nconns * msg_size);
-    if (tx == NULL) die("out of memory");
-    for (uint32_t i = 0; i < nconns; i++) conns[i].tx = tx + (size_t)i * msg_size;
-  }
-  for (uint32_t i = 0; i < total_conns; i++) conns[i].round = 1;
-
-  ep = epoll_create1(EPOLL_CLOEXEC);
-  if (ep < 0) die("epoll_create1: %s", strerror(errno));
-  fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
-  struct epoll_event sev = {.events = EPOLLIN, .data.u64 = STDIN_TAG};
-  if (epoll_ctl(ep, EPOLL_CTL_ADD, 0, &sev) < 0) die("epoll on stdin: %s", strerror(errno));
-
-  struct epoll_event events[MAX_EVENTS];
-  while (phase != P_DONE) {
-    uint64_t now = mono_ns();
-    advance(now);
-    if (phase == P_DONE) break;
-    uint64_t wait = wait_ns(mono_ns());
-    struct timespec timeout = {.tv_sec = (time_t)(wait / 1000000000ull), .tv_nsec = (long)(wait % 1000000000ull)};
-    int n = epoll_pwait2(ep, events, MAX_EVENTS, &timeout, NULL);
-    if (n < 0 && errno != EINTR) die("epoll_wait: %s", strerror(errno));
-    for (int i = 0; i < n; i++) {
-      uint64_t tag = events[i].data.u64;
-      uint32_t ev = events[i].events;
-      if (tag == STDIN_TAG) {
-        on_stdin();
-        continue;
-      }
-      uint32_t idx = (uint32_t)tag;
-      struct conn *c = &conns[idx];
-      if (c->state == C_CONNECTING) {
-        if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connect_ready(c, idx);
-        continue;
-      }
-      if (c->state != C_OPEN) continue;
-      if (ev & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) on_readable(c, idx);
-      if (c->state != C_OPEN || !(ev & EPOLLOUT)) continue;
-      if (mode == MODE_INGEST) ingest_write(c, idx);
-      else if (mode == MODE_RATE && phase >= P_RUN) rate_try_write(c, idx);
-      else if (c->in_flight) try_write(c, idx);
+    uint32_t frame_bytes = proto == PROTO_WS ? WS_CLIENT_HEADER_MAX + msg_size : 0;
+    uint8_t *frames = proto == PROTO_WS ? malloc((size_t)nconns * frame_bytes) : NULL;
+    if (tx == NULL || (proto == PROTO_WS && frames == NULL)) die("out of memory");
+    for (uint32_t i = 0; i < nconns; i++) {
+      conns[i].tx = tx + (size_t)i * msg_size;
+      if (frames != NULL) conns[i].frame = frames + (size_t)i * frame_bytes;
     }
   }
+  for (uint32_t i = 0; i < total_conns; i++) conns[i].round = 1;
+  latency_reset(&window_latency);
+  if (use_tls && (tls_ctx = tls_client_context()) == NULL) die("SSL_CTX_new failed");
+  inet_ntop(AF_INET, &(struct in_addr){htonl(server_ip)}, host_text, sizeof host_text);
+  if (getrandom(&random_state, sizeof random_state, 0) != sizeof random_state) random_state = mono_ns() ^ (uint64_t)getpid() << 32;
+
+  const struct client_handlers handlers = {advance, wait_ns, on_command, on_event, finished};
+  run_event_loop(&handlers);
   emit_result();
   reset_all();
   return verify_errors || conn_errors ? 1 : 0;

@@ -1,11 +1,14 @@
 // The orchestrator's side of loadgen.c: build it, start processes, speak its
 // stdin/stdout line protocol (documented at the top of loadgen.c), and turn
 // any verification error or lost connection into a thrown BenchFailure.
+// loadgen.c includes bench/common/epoll-client.h (shared with
+// bench/cluster/subgen.c) and links OpenSSL for TLS and WebSocket's SHA-1.
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Child } from './procs.ts';
+import { type Transport, isTls, isWebSocket } from './servers/protocol.ts';
 
 const SOURCE = fileURLToPath(new URL('./loadgen.c', import.meta.url));
 const BUILD_DIR = fileURLToPath(new URL('./.build/', import.meta.url));
@@ -13,7 +16,7 @@ const BINARY = `${BUILD_DIR}loadgen`;
 /** Source addresses per load generator process: 127.0.0.(2 + 8k) onward. */
 const SOURCES_PER_PROCESS = 8;
 
-export type LoadMode = 'idle' | 'echo' | 'bulk' | 'fanout' | 'rate' | 'ingest';
+export type LoadMode = 'idle' | 'echo' | 'bulk' | 'fanout' | 'rate' | 'ingest' | 'handshake';
 
 /** A run that must not count: a byte differed, a connection was lost, a step timed out. */
 export class BenchFailure extends Error {
@@ -54,6 +57,8 @@ export interface LoadgenResult {
   index: number;
   /** loadgen.c enum mode. */
   mode: number;
+  proto: 'raw' | 'ws';
+  tls: boolean;
   conns: number;
   connected: number;
   open_at_end: number;
@@ -78,14 +83,16 @@ export interface LoadgenResult {
   verified_conns: number;
   ingest_bytes: number;
   ingest_lines: number;
+  /** WebSocket pings from the server, answered. */
+  pongs: number;
   /** [low ns, high ns, count] for every non-empty histogram bucket. */
   hist: Array<[number, number, number]>;
 }
 
-/** Compiles loadgen.c (a few hundred ms); a failure here stops the benchmark before anything starts. */
+/** Compiles loadgen.c (about a second); a failure here stops the benchmark before anything starts. */
 export function buildLoadgen(): string {
   mkdirSync(BUILD_DIR, { recursive: true });
-  execFileSync('cc', ['-O2', '-Wall', '-o', BINARY, SOURCE], { stdio: 'inherit' });
+  execFileSync('cc', ['-O2', '-Wall', '-o', BINARY, SOURCE, '-lssl', '-lcrypto'], { stdio: 'inherit' });
   return BINARY;
 }
 
@@ -95,6 +102,8 @@ export interface LoadgenOptions {
   conns: number;
   size: number;
   index: number;
+  /** Plain TCP unless given. */
+  transport?: Transport;
   trigger?: boolean;
   maxSeconds: number;
   /** Rate: messages/s this process offers over its connections. */
@@ -134,6 +143,8 @@ export class Loadgen {
       '--max-seconds',
       String(o.maxSeconds),
     ];
+    if (o.transport !== undefined && isWebSocket(o.transport)) args.push('--proto', 'ws');
+    if (o.transport !== undefined && isTls(o.transport)) args.push('--tls');
     if (o.trigger) args.push('--trigger');
     if (o.rate !== undefined) args.push('--rate', String(o.rate));
     if (o.maxOutstanding !== undefined) args.push('--max-outstanding', String(o.maxOutstanding));

@@ -2,10 +2,13 @@
 // min–max, and Flamingo's ratio to each baseline's median from the same
 // run), the load targets, and the JSON written next to it. Rows are grouped
 // by case: a scenario in one client shape (1 or 2 load generator
-// processes); offered-load cases come first.
+// processes); offered-load cases come first. A run has one transport (TCP,
+// TLS, WebSocket): the header says which, and the targets are those set
+// against that transport's baseline (plain `net`, or `ws` in one process).
 
 import { INGEST_SCENARIOS, RATE_SCENARIOS, type ScenarioName, isRateScenario } from './scenarios.ts';
 import type { ServerKind } from './server-process.ts';
+import type { Transport } from './servers/protocol.ts';
 import { type Summary, summarize } from './stats.ts';
 
 interface MetricRow {
@@ -13,6 +16,12 @@ interface MetricRow {
   label: string;
   better?: 'higher' | 'lower';
 }
+
+/** The last rows of a scenario under load: what the server and the load generators used. */
+const CPU_ROWS: MetricRow[] = [
+  { key: 'serverCores', label: 'server CPU (cores)' },
+  { key: 'loadgenCores', label: 'load generator CPU (cores)' },
+];
 
 /** The rows of the table, per scenario, in order. */
 const ROWS: Record<ScenarioName, MetricRow[]> = {
@@ -26,6 +35,13 @@ const ROWS: Record<ScenarioName, MetricRow[]> = {
   echo1k: echoRows(),
   echo10k: echoRows(),
   soak: echoRows(),
+  handshake: [
+    { key: 'handshakesPerSec', label: 'handshakes/s (each confirmed by an echo)', better: 'higher' },
+    { key: 'serverCpuMsPerHandshake', label: 'server CPU-ms per handshake', better: 'lower' },
+    { key: 'p50Ms', label: 'p50 connect to echo (ms)', better: 'lower' },
+    { key: 'p99Ms', label: 'p99 connect to echo (ms)', better: 'lower' },
+    ...CPU_ROWS,
+  ],
   bulk: [
     { key: 'mbPerSec', label: 'echoed MB/s', better: 'higher' },
     { key: 'serverCpuPerGB', label: 'server CPU-s per GB', better: 'lower' },
@@ -57,8 +73,7 @@ function echoRows(): MetricRow[] {
     { key: 'p99Us', label: 'p99 round trip (µs)', better: 'lower' },
     { key: 'p999Us', label: 'p99.9 round trip (µs)', better: 'lower' },
     { key: 'serverCpuPerM', label: 'server CPU-s per 1M messages', better: 'lower' },
-    { key: 'serverCores', label: 'server CPU (cores)' },
-    { key: 'loadgenCores', label: 'load generator CPU (cores)' },
+    ...CPU_ROWS,
   ];
 }
 
@@ -70,8 +85,7 @@ function rateRows(): MetricRow[] {
     { key: 'p99Us', label: 'p99 from scheduled send (µs)', better: 'lower' },
     { key: 'p999Us', label: 'p99.9 from scheduled send (µs)', better: 'lower' },
     { key: 'latePct', label: 'sends > 1 ms late (%)', better: 'lower' },
-    { key: 'serverCores', label: 'server CPU (cores)' },
-    { key: 'loadgenCores', label: 'load generator CPU (cores)' },
+    ...CPU_ROWS,
   ];
 }
 
@@ -80,8 +94,7 @@ function ingestRows(lines: boolean): MetricRow[] {
     { key: 'mbPerSec', label: 'MB/s read and checksummed', better: 'higher' },
     { key: 'serverCpuPerGB', label: 'server CPU-s per GB', better: 'lower' },
     ...(lines ? [{ key: 'linesPerSec', label: 'lines/s', better: 'higher' } as const] : []),
-    { key: 'serverCores', label: 'server CPU (cores)' },
-    { key: 'loadgenCores', label: 'load generator CPU (cores)' },
+    ...CPU_ROWS,
   ];
 }
 
@@ -92,6 +105,7 @@ export const SCENARIO_TITLES: Record<ScenarioName, string> = {
   bulk: 'bulk 100 × 16 KiB',
   fanout: 'fan-out to 10k',
   soak: 'soak, most connections × 64 B',
+  handshake: 'new connections, 100 at a time',
   'rate20k-1k': 'offered 20k/s, 1k × 64 B',
   'rate40k-1k': 'offered 40k/s, 1k × 64 B',
   'rate60k-1k': 'offered 60k/s, 1k × 64 B',
@@ -106,14 +120,20 @@ export const SCENARIO_TITLES: Record<ScenarioName, string> = {
 
 interface Target {
   scenarios: readonly ScenarioName[];
+  /** Flamingo against this server, measured in the same run. */
+  baseline: ServerKind;
   key: string;
   max?: number;
   min?: number;
   what: string;
 }
 
-/** The performance targets (CPU per message at equal offered load, p99, closed-loop echo, bulk and ingestion), against plain `net` in the same run, every client shape. */
-const TARGETS: Target[] = [
+/**
+ * The performance targets, every client shape: over TCP (CPU per message at
+ * equal offered load, p99, closed-loop echo, bulk and ingestion) against
+ * plain `net`; over WebSocket against the `ws` package in one process.
+ */
+const NET_TARGETS: Omit<Target, 'baseline'>[] = [
   { scenarios: RATE_SCENARIOS, key: 'serverCpuPerM', max: 1.0, what: 'server CPU per 1M messages at equal offered load' },
   { scenarios: RATE_SCENARIOS, key: 'p99Us', max: 1.2, what: 'p99 from scheduled send at equal offered load' },
   { scenarios: ['echo1k', 'echo10k'], key: 'msgsPerSec', min: 1.0, what: 'closed-loop echo messages/s' },
@@ -125,6 +145,12 @@ const TARGETS: Target[] = [
   { scenarios: INGEST_SCENARIOS, key: 'serverCpuPerGB', max: 1.0, what: 'ingestion server CPU per GB' },
   { scenarios: ['idle'], key: 'rssPerConn', max: 0.85, what: 'RSS per idle connection' },
 ];
+const WS_TARGETS: Omit<Target, 'baseline'>[] = [
+  { scenarios: ['idle'], key: 'rssPerConn', max: 0.5, what: 'RSS per idle WebSocket connection' },
+  { scenarios: ['echo1k', 'echo10k'], key: 'serverCpuPerM', max: 0.8, what: 'server CPU per 1M WebSocket echo messages' },
+  { scenarios: ['echo1k', 'echo10k'], key: 'msgsPerSec', min: 1.3, what: 'WebSocket echo messages/s' },
+];
+const TARGETS: Target[] = [...NET_TARGETS.map((t) => ({ ...t, baseline: 'net' as const })), ...WS_TARGETS.map((t) => ({ ...t, baseline: 'ws' as const }))];
 
 export interface RunRecord {
   scenario: ScenarioName;
@@ -257,12 +283,12 @@ export function checkTargets(results: Results, cases: readonly Case[]): TargetCh
   for (const t of TARGETS) {
     for (const c of cases) {
       if (!t.scenarios.includes(c.scenario)) continue;
-      const r = ratio(results, c, t.key, 'net');
+      const r = ratio(results, c, t.key, t.baseline);
       if (r === undefined) continue;
       const met = (t.max === undefined || r <= t.max) && (t.min === undefined || r >= t.min);
-      const unequal = isRateScenario(c.scenario) && !equalLoad(results, c, 'net') ? ', unequal load' : '';
+      const unequal = isRateScenario(c.scenario) && !equalLoad(results, c, t.baseline) ? ', unequal load' : '';
       checks.push({
-        what: `${t.what}, ${SCENARIO_TITLES[c.scenario]}, ${c.clients} client${c.clients === 1 ? '' : 's'}${unequal}`,
+        what: `${t.what} against ${t.baseline}, ${SCENARIO_TITLES[c.scenario]}, ${c.clients} client${c.clients === 1 ? '' : 's'}${unequal}`,
         ratio: r,
         bound: t.max !== undefined ? `≤ ${t.max.toFixed(1)}x` : `≥ ${t.min!.toFixed(1)}x`,
         met,
@@ -285,9 +311,18 @@ export function ratiosJson(results: Results, cases: readonly Case[], servers: re
   return out;
 }
 
+/** How the header names a run's transport (plain TCP: not at all). */
+const TRANSPORT_TITLES: Record<Transport, string> = {
+  tcp: '',
+  tls: ' over TLS (TLS 1.3, ECDSA P-256 certificate, every handshake a full one)',
+  ws: ' over WebSocket (RFC 6455: one binary frame a message, client frames masked, no compression)',
+  wss: ' over WebSocket on TLS (wss://)',
+};
+
 export function headerLines(meta: Meta, runs: number): string[] {
+  const transport = TRANSPORT_TITLES[(meta.settings.transport as Transport | undefined) ?? 'tcp'];
   return [
-    `Flamingo load benchmark: Node ${meta.node}, ${meta.cores} cores (${meta.cpuModel}), Linux ${meta.kernel}, ${meta.date}`,
+    `Flamingo load benchmark${transport}: Node ${meta.node}, ${meta.cores} cores (${meta.cpuModel}), Linux ${meta.kernel}, ${meta.date}`,
     `Flamingo: ${meta.flamingo}`,
     `Each figure: median of ${runs} run${runs === 1 ? '' : 's'} (min–max). Servers and C epoll load generators share the machine's cores. Command: ${meta.command}`,
   ];
@@ -306,11 +341,15 @@ export function markdownReport(meta: Meta, runs: number, table: string, targets:
     "Server CPU is utime+stime of the server's process tree from /proc over the same window, so it includes the kernel's",
     "TCP work done on the server's behalf. RSS per idle connection = (VmRSS holding them − VmRSS before) / count, summed",
     'over the process tree for cluster. Fan-out: deliveries/s = connections × rounds / total time from trigger to last client.',
+    'WebSocket: every message is one masked binary frame and every echo must come back as one binary frame of its length;',
+    'the upgrade and its Sec-WebSocket-Accept are checked. Handshakes: 100 connections at a time each connect, finish the',
+    'TLS handshake (and upgrade), echo 16 bytes (proof the server finished too), reset and start again; CPU per handshake',
+    "is the deciding figure, since the clients' handshakes take about as much CPU as the server's, on the same cores.",
     "Ratios: the median of Flamingo's runs over the median of the baseline's, from the same benchmark run.",
     '',
   );
   if (targets.length > 0) {
-    lines.push('Targets (Flamingo against plain `net`):', '');
+    lines.push('Targets (Flamingo against the baseline named, same run):', '');
     for (const t of targets) lines.push(`- ${t.what}: ${t.ratio.toFixed(2)}x (target ${t.bound}): ${t.met ? 'met' : 'missed'}`);
     lines.push('');
   }

@@ -8,6 +8,8 @@
 //   npm run bench:load -- --scenario echo1k,echo10k --servers flamingo,net --runs 5
 //   npm run bench:load -- --scenario rate --servers flamingo,net --clients 1,2
 //   npm run bench:load -- --scenario ingest --servers flamingo,net,cluster
+//   npm run bench:load -- --proto ws --scenario idle,echo1k --servers flamingo,ws,ws-cluster
+//   npm run bench:load -- --tls --scenario idle,handshake --servers flamingo,tls-echo
 //
 // Flags (defaults in brackets):
 //   --scenario LIST     scenarios or groups (rate, ingest) [idle,echo1k,echo10k,bulk,fanout]
@@ -25,7 +27,14 @@
 //                                  (group: ingest) one-way streams of 64-byte lines (one message each)
 //                                  or 16 KiB chunks over 100 or 10,000 connections, the server
 //                                  checksumming every byte: MB/s and CPU per GB
-//   --servers LIST      flamingo,net,cluster,threads [all]
+//                         handshake  new connections, 100 at a time: connect, set up (TLS handshake,
+//                                  WebSocket upgrade), one 16-byte echo, reset, again: handshakes/s and
+//                                  server CPU per handshake
+//   --proto raw|ws      what the connections speak: the bytes as they are, or WebSocket (RFC 6455,
+//                       one binary frame a message; not fanout or ingest) [raw]
+//   --tls               TLS on every connection (the servers make a throwaway certificate)
+//   --servers LIST      flamingo,net,cluster,threads (TCP), ws,ws-cluster (the `ws` package, WebSocket
+//                       only), tls-echo (Node `tls`, TLS only) [all that speak the transport]
 //   --runs N            runs per figure; the table shows the median and min–max [3]
 //   --duration S        measured seconds per echo and bulk run [5]
 //   --warmup S          seconds of load before the measured window [1]
@@ -68,8 +77,19 @@ import { compileServers, compileSnapshot } from './build.ts';
 import { type LoadMode, buildLoadgen } from './loadgen.ts';
 import { killAll, runGuarded, sleep } from './procs.ts';
 import { type Meta, type RunRecord, aggregate, checkTargets, headerLines, markdownReport, markdownTable, orderCases, ratiosJson } from './report.ts';
-import { DEFAULT_SCENARIOS, SCENARIOS, SCENARIO_GROUPS, SCENARIO_NAMES, type ScenarioName, type Settings, boxCpu, runScenario } from './scenarios.ts';
-import { SERVER_KINDS, type ServerKind, ServerProcess } from './server-process.ts';
+import {
+  DEFAULT_SCENARIOS,
+  SCENARIOS,
+  SCENARIO_GROUPS,
+  SCENARIO_NAMES,
+  type ScenarioName,
+  type Settings,
+  boxCpu,
+  runScenario,
+  transportProblem,
+} from './scenarios.ts';
+import { SERVER_KINDS, type ServerKind, ServerProcess, serversFor } from './server-process.ts';
+import { transportOf } from './servers/protocol.ts';
 
 const RESULTS_DIR = fileURLToPath(new URL('../results/', import.meta.url));
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -111,6 +131,8 @@ function parsePlan(): Plan {
       workers: { type: 'string' },
       'ingest-sndbuf': { type: 'string' },
       'rate-nice': { type: 'string' },
+      proto: { type: 'string', default: 'raw' },
+      tls: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       'keep-going': { type: 'boolean', default: false },
       'flamingo-ref': { type: 'string' },
@@ -160,10 +182,21 @@ function parsePlan(): Plan {
             }),
           ),
         ];
+  if (values.proto !== 'raw' && values.proto !== 'ws') throw new Error(`--proto takes raw or ws; got ${values.proto}`);
+  const transport = transportOf(values.proto === 'ws', values.tls ?? false);
+  const speaking = serversFor(transport);
+  const servers = values.servers === undefined ? speaking : list('servers', values.servers, SERVER_KINDS);
+  for (const server of servers)
+    if (!speaking.includes(server)) throw new Error(`--servers: ${server} does not speak ${transport}; these do: ${speaking.join(',')}`);
+  const planned = scenarios(values.scenario);
+  for (const scenario of planned) {
+    const problem = transportProblem(scenario, transport);
+    if (problem !== undefined) throw new Error(`--scenario: ${problem}`);
+  }
   return {
-    scenarios: scenarios(values.scenario),
+    scenarios: planned,
     clients,
-    servers: list('servers', values.servers, SERVER_KINDS),
+    servers,
     runs: Math.round(number('runs', values.runs, 3, 1, 1, 50)),
     settings: {
       duration: number('duration', values.duration, 5, 2, 0.5, 120),
@@ -176,6 +209,7 @@ function parsePlan(): Plan {
       workers: Math.round(number('workers', values.workers, 2, 2, 1, 16)),
       rateNice: Math.round(number('rate-nice', values['rate-nice'], 0, 0, -20, 19)),
       ingestSndbuf: Math.round(number('ingest-sndbuf', values['ingest-sndbuf'], 32 * 1024, 32 * 1024, 0, 64 * 1024 * 1024)),
+      transport,
     },
     keepGoing: values['keep-going'] ?? false,
     timeoutMin: number('timeout', values.timeout, 40, 40, 1, 600),
@@ -208,6 +242,7 @@ function progressLine(record: RunRecord): string {
       `${f(m.msgsPerSec)} of ${f(m.offeredPerSec)} msg/s, ${f(m.serverCpuPerM, 2)} CPU-s/1M, p50/p99/p99.9 ${f(m.p50Us)}/${f(m.p99Us)}/${f(m.p999Us)} µs, ` +
       `${f(m.latePct, 2)}% late, ${f(m.missed)} missed`,
     ingest: () => `${f(m.mbPerSec)} MB/s, ${f(m.serverCpuPerGB, 2)} CPU-s/GB, ${f(m.verifiedGB, 2)} GB verified`,
+    handshake: () => `${f(m.handshakesPerSec)} handshakes/s, ${f(m.serverCpuMsPerHandshake, 3)} server CPU-ms each, p99 ${f(m.p99Ms, 1)} ms`,
   };
   const loadgens = m.loadgenCores === undefined ? '' : `; load generators ${f(m.loadgenCores, 2)} cores`;
   return `${byMode[SCENARIOS[record.scenario].mode]()}${loadgens}; other processes ${f(m.otherCores, 2)} cores`;
@@ -297,7 +332,7 @@ async function main(): Promise<number> {
   const results = aggregate(records);
   const cases = orderCases(plan.scenarios, plan.clients);
   const table = markdownTable(results, cases, plan.servers);
-  const targets = plan.servers.includes('flamingo') && plan.servers.includes('net') ? checkTargets(results, cases) : [];
+  const targets = plan.servers.includes('flamingo') ? checkTargets(results, cases) : [];
   const notes = collectNotes(records, failures);
   const elapsed = Math.round((Date.now() - started) / 1000);
   console.log(`\n${headerLines(meta, plan.runs).join('\n')}\n\n${table}\n`);

@@ -11,18 +11,25 @@
 // latency from each message's scheduled send time), and ingestion (ingest*:
 // one-way streams, throughput counted by the server's consumer, every
 // connection's bytes and checksum confirmed by the server at the end).
+// Besides, the idle hold, fan-out, and handshake (new connections as fast as
+// the server sets them up: connect, TLS handshake or WebSocket upgrade as the
+// transport asks, one echo, reset, again).
+//
+// Every scenario runs over the plan's transport (Settings.transport): plain
+// TCP, TLS, WebSocket or WebSocket over TLS, the same for the load
+// generators and the server; fan-out and ingestion are plain TCP or TLS only.
 
 import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { BenchFailure, type LoadMode, Loadgen, type LoadgenResult, type RoundEvent, type TriggeredEvent, splitConnections } from './loadgen.ts';
 import { cpuByThread, cpuSeconds, monoNs, openFds, rssBytes, sleep, sleepUntil } from './procs.ts';
 import { type IngestCount, type ServerKind, ServerProcess, type StopReport } from './server-process.ts';
-import type { ServerMode } from './servers/protocol.ts';
+import { type ServerMode, type Transport, isWebSocket } from './servers/protocol.ts';
 import { mergeHistograms, percentile } from './stats.ts';
 
 export const RATE_SCENARIOS = ['rate20k-1k', 'rate40k-1k', 'rate60k-1k', 'rate20k-10k', 'rate40k-10k', 'rate60k-10k'] as const;
 export const INGEST_SCENARIOS = ['ingest-lines-100', 'ingest-lines-10k', 'ingest-16k-100', 'ingest-16k-10k'] as const;
-export const SCENARIO_NAMES = ['idle', 'echo1k', 'echo10k', 'bulk', 'fanout', 'soak', ...RATE_SCENARIOS, ...INGEST_SCENARIOS] as const;
+export const SCENARIO_NAMES = ['idle', 'echo1k', 'echo10k', 'bulk', 'fanout', 'soak', 'handshake', ...RATE_SCENARIOS, ...INGEST_SCENARIOS] as const;
 /** What a run without --scenario measures: the soak, offered-load and ingestion scenarios are asked for by name (or group). */
 export const DEFAULT_SCENARIOS: ScenarioName[] = ['idle', 'echo1k', 'echo10k', 'bulk', 'fanout'];
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
@@ -31,6 +38,13 @@ export const SCENARIO_GROUPS: Record<string, readonly ScenarioName[]> = { rate: 
 
 export function isRateScenario(name: ScenarioName): boolean {
   return SCENARIOS[name].mode === 'rate';
+}
+
+/** Why a scenario cannot run over a transport, or undefined when it can. */
+export function transportProblem(name: ScenarioName, transport: Transport): string | undefined {
+  const { mode } = SCENARIOS[name];
+  if (isWebSocket(transport) && (mode === 'fanout' || mode === 'ingest')) return `${name} is plain TCP or TLS only (its servers frame no WebSocket)`;
+  return undefined;
 }
 
 export interface Settings {
@@ -52,6 +66,8 @@ export interface Settings {
   rateNice: number;
   /** Ingest: SO_SNDBUF of each client connection in bytes (the kernel doubles it); 0 leaves it to autotuning. */
   ingestSndbuf: number;
+  /** What every scenario of the run speaks, clients and servers alike. */
+  transport: Transport;
   /** The Flamingo copy to load (a snapshot of a git ref); the working tree's src when undefined. */
   flamingoEntry?: string;
 }
@@ -75,6 +91,8 @@ export const SCENARIOS: Record<ScenarioName, ScenarioShape> = {
   fanout: { mode: 'fanout', conns: () => 10_000, size: 64 },
   // The most connections the server's 20,000-file limit allows, echoing for --duration.
   soak: { mode: 'echo', conns: (s) => s.idleConns, size: 64 },
+  // 100 connections at a time, each set up, confirmed by a 16-byte echo and reset, over and over.
+  handshake: { mode: 'handshake', conns: () => 100, size: 16 },
   // Offered load: 64-byte echoes at a fixed total rate, well below saturation (20k/s) to near it (60k/s).
   'rate20k-1k': { mode: 'rate', conns: () => 1000, size: 64, rate: 20_000 },
   'rate40k-1k': { mode: 'rate', conns: () => 1000, size: 64, rate: 40_000 },
@@ -120,7 +138,7 @@ const CORES = availableParallelism();
 
 export async function runScenario(name: ScenarioName, kind: ServerKind, settings: Settings): Promise<RunOutcome> {
   const shape = SCENARIOS[name];
-  const server = await ServerProcess.start(kind, serverMode(shape), settings.workers, settings.flamingoEntry);
+  const server = await ServerProcess.start(kind, serverMode(shape), settings.workers, settings.transport, settings.flamingoEntry);
   const gens: Loadgen[] = [];
   let stop: StopReport | undefined;
   try {
@@ -140,6 +158,7 @@ export async function runScenario(name: ScenarioName, kind: ServerKind, settings
           conns: count,
           size: shape.size,
           index,
+          transport: settings.transport,
           trigger,
           maxSeconds,
           // Each process offers the share of the rate its connections are.
@@ -157,6 +176,7 @@ export async function runScenario(name: ScenarioName, kind: ServerKind, settings
     else if (shape.mode === 'fanout') outcome = await fanout(server, gens, settings, conns);
     else if (shape.mode === 'rate') outcome = await offered(server, gens, settings, shape);
     else if (shape.mode === 'ingest') outcome = await ingest(server, gens, settings, shape, conns);
+    else if (shape.mode === 'handshake') outcome = await handshakes(server, gens, settings);
     else outcome = await echo(server, gens, settings, shape);
     outcome.metrics.connectSeconds = connectSeconds;
     outcome.metrics.clients = gens.length;
@@ -198,7 +218,14 @@ async function idle(server: ServerProcess, gens: Loadgen[], s: Settings, conns: 
   };
 }
 
-async function echo(server: ServerProcess, gens: Loadgen[], s: Settings, shape: ScenarioShape): Promise<RunOutcome> {
+interface MeasuredWindow {
+  results: LoadgenResult[];
+  w: Window;
+  windowS: number;
+}
+
+/** Starts the load generators' run after --warmup, samples CPU at the window's edges, and waits for their results. */
+async function measureWindow(server: ServerProcess, gens: Loadgen[], s: Settings, resultTimeoutMs: number): Promise<MeasuredWindow> {
   const start = monoNs() + BigInt(Math.round(s.warmup * 1e9));
   const end = start + BigInt(Math.round(s.duration * 1e9));
   for (const gen of gens) gen.send(`start ${start} ${end}`);
@@ -206,9 +233,12 @@ async function echo(server: ServerProcess, gens: Loadgen[], s: Settings, shape: 
   const a = sample(server, gens);
   await sleepUntil(end);
   const b = sample(server, gens);
-  const results = await Promise.all(gens.map((g) => g.result(RESULT_TIMEOUT_MS)));
-  const w = windowOf(a, b);
-  const windowS = Number(end - start) / 1e9;
+  const results = await Promise.all(gens.map((g) => g.result(resultTimeoutMs)));
+  return { results, w: windowOf(a, b), windowS: Number(end - start) / 1e9 };
+}
+
+async function echo(server: ServerProcess, gens: Loadgen[], s: Settings, shape: ScenarioShape): Promise<RunOutcome> {
+  const { results, w, windowS } = await measureWindow(server, gens, s, RESULT_TIMEOUT_MS);
   const messages = sum(results.map((r) => r.messages));
   if (messages === 0) throw new BenchFailure('no echo message completed in the measured window');
   const perSecond = messages / windowS;
@@ -243,16 +273,7 @@ async function echo(server: ServerProcess, gens: Loadgen[], s: Settings, shape: 
  * due time, including those that completed during the drain.
  */
 async function offered(server: ServerProcess, gens: Loadgen[], s: Settings, shape: ScenarioShape): Promise<RunOutcome> {
-  const start = monoNs() + BigInt(Math.round(s.warmup * 1e9));
-  const end = start + BigInt(Math.round(s.duration * 1e9));
-  for (const gen of gens) gen.send(`start ${start} ${end}`);
-  await sleepUntil(start);
-  const a = sample(server, gens);
-  await sleepUntil(end);
-  const b = sample(server, gens);
-  const results = await Promise.all(gens.map((g) => g.result(RESULT_TIMEOUT_MS + RATE_DRAIN_S * 1000)));
-  const w = windowOf(a, b);
-  const windowS = Number(end - start) / 1e9;
+  const { results, w, windowS } = await measureWindow(server, gens, s, RESULT_TIMEOUT_MS + RATE_DRAIN_S * 1000);
   const messages = sum(results.map((r) => r.messages));
   if (messages === 0) throw new BenchFailure('no echo message completed in the measured window');
   const perSecond = messages / windowS;
@@ -294,6 +315,35 @@ async function offered(server: ServerProcess, gens: Loadgen[], s: Settings, shap
     metrics,
     diagnostics: { cpuByThread: w.serverByThread, loadgens: results.map(loadgenSummary), loadgenCoresEach: w.loadgenCores },
     notes,
+  };
+}
+
+/**
+ * New connections as fast as the server sets them up: each of the load
+ * generators' connections cycles (connect, TLS handshake or WebSocket upgrade,
+ * one 16-byte echo that proves the server finished its side, reset). The
+ * deciding figure is the server's CPU per handshake: the clients' handshakes
+ * cost about as much as the server's, on the same cores.
+ */
+async function handshakes(server: ServerProcess, gens: Loadgen[], s: Settings): Promise<RunOutcome> {
+  const { results, w, windowS } = await measureWindow(server, gens, s, RESULT_TIMEOUT_MS);
+  const completed = sum(results.map((r) => r.messages));
+  if (completed === 0) throw new BenchFailure('no handshake completed in the measured window');
+  const perSecond = completed / windowS;
+  const hist = mergeHistograms(results.map((r) => r.hist));
+  return {
+    metrics: {
+      handshakesPerSec: perSecond,
+      serverCpuMsPerHandshake: (w.serverCores / perSecond) * 1000,
+      p50Ms: percentile(hist, 0.5) / 1e6,
+      p99Ms: percentile(hist, 0.99) / 1e6,
+      serverCores: w.serverCores,
+      loadgenCores: sum(w.loadgenCores),
+      otherCores: w.otherCores,
+      softirqCores: w.softirqCores,
+    },
+    diagnostics: { cpuByThread: w.serverByThread, loadgens: results.map(loadgenSummary), loadgenCoresEach: w.loadgenCores },
+    notes: saturationNotes(w.loadgenCores),
   };
 }
 
@@ -484,6 +534,7 @@ function loadgenSummary(r: LoadgenResult): Record<string, unknown> {
     lat_ns: r.lat_ns,
     ...(r.scheduled > 0 ? { scheduled: r.scheduled, late: r.late, missed: r.missed, maxLagNs: r.max_lag_ns } : {}),
     ...(r.verified_conns > 0 ? { verifiedConns: r.verified_conns, ingestBytes: r.ingest_bytes, ingestLines: r.ingest_lines } : {}),
+    ...(r.pongs > 0 ? { pongs: r.pongs } : {}),
   };
 }
 

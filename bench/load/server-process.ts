@@ -4,10 +4,16 @@
 import { fileURLToPath } from 'node:url';
 import { Child, processTree, sleep } from './procs.ts';
 import type { ConsumerCount } from './servers/ingest.ts';
-import type { ServerMode } from './servers/protocol.ts';
+import { SERVER_TRANSPORTS, type ServerKind, type ServerMode, type Transport, isTls, isWebSocket } from './servers/protocol.ts';
 
-export const SERVER_KINDS = ['flamingo', 'net', 'cluster', 'threads'] as const;
-export type ServerKind = (typeof SERVER_KINDS)[number];
+export type { ServerKind };
+/** Every server under test (servers/<kind>.ts), in the order the tables show them. */
+export const SERVER_KINDS = Object.keys(SERVER_TRANSPORTS) as ServerKind[];
+
+/** The servers that speak `transport`. */
+export function serversFor(transport: Transport): ServerKind[] {
+  return SERVER_KINDS.filter((kind) => (SERVER_TRANSPORTS[kind] as readonly Transport[]).includes(transport));
+}
 
 const READY_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 10_000;
@@ -41,16 +47,19 @@ export class ServerProcess {
   /** The server's pid and, for cluster, its workers' (fixed once READY). */
   pids: number[] = [];
 
-  constructor(kind: ServerKind, mode: ServerMode, workers: number, flamingoEntry?: string) {
+  constructor(kind: ServerKind, mode: ServerMode, workers: number, transport: Transport, flamingoEntry?: string) {
     this.kind = kind;
     const file = `${ServerProcess.directory}${kind}.${ServerProcess.directory === SOURCES ? 'ts' : 'js'}`;
     const env = flamingoEntry === undefined ? process.env : { ...process.env, FLAMINGO_ENTRY: flamingoEntry };
-    this.child = new Child(`server:${kind}`, process.execPath, [file, '--mode', mode, '--workers', String(workers)], env);
+    const args = [file, '--mode', mode, '--workers', String(workers)];
+    if (isWebSocket(transport)) args.push('--protocol', 'websocket');
+    if (isTls(transport)) args.push('--tls');
+    this.child = new Child(`server:${kind}`, process.execPath, args, env);
   }
 
   /** `flamingoEntry`: another copy of the library's main entry for the Flamingo server (a snapshot of a git ref). */
-  static async start(kind: ServerKind, mode: ServerMode, workers: number, flamingoEntry?: string): Promise<ServerProcess> {
-    const server = new ServerProcess(kind, mode, workers, flamingoEntry);
+  static async start(kind: ServerKind, mode: ServerMode, workers: number, transport: Transport, flamingoEntry?: string): Promise<ServerProcess> {
+    const server = new ServerProcess(kind, mode, workers, transport, flamingoEntry);
     try {
       server.port = await server.child.waitLine('READY line', (line) => /^READY (\d+)$/.exec(line)?.[1] ?? undefined, READY_TIMEOUT_MS).then(Number);
       // Let start-up work (JIT of the first paths, worker spawn) settle before anyone samples it.

@@ -7,6 +7,12 @@
 // (`framing: 'delimiter'`, '\n' kept).
 //
 //   node bench/load/servers/flamingo.ts --mode echo|fanout|ingest-lines|ingest-chunks [--port 0] [--workers 2]
+//                                       [--protocol websocket] [--tls]
+//
+// `--protocol websocket` echoes WebSocket messages (`protocol: 'websocket'`:
+// the worker does the handshake and the framing, the data listener sees
+// payloads); `--tls` terminates TLS in the I/O workers (`tls: { key, cert }`,
+// a throwaway certificate made at start).
 //
 // FLAMINGO_ENTRY in the environment names another copy of the library's
 // main entry to load (run.ts --flamingo-ref compiles a snapshot of a git
@@ -16,14 +22,27 @@
 import { pathToFileURL } from 'node:url';
 import type * as Flamingo from '../../../src/main/index.ts';
 import { IngestSum, countNow, ingestChunk, ingestLine, ingestReply, printCount } from './ingest.ts';
-import { announceReady, exitOnStop, fanoutPayload, onStdinLine, parseServerArgs, reportStats, triggerRound } from './protocol.ts';
+import {
+  announceReady,
+  exitOnStop,
+  fanoutPayload,
+  isTls,
+  isWebSocket,
+  onStdinLine,
+  parseServerArgs,
+  reportStats,
+  testCertificate,
+  triggerRound,
+} from './protocol.ts';
 
 const ownEntry = new URL(`../../../src/main/index.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url).href;
 const entry = process.env.FLAMINGO_ENTRY ? pathToFileURL(process.env.FLAMINGO_ENTRY).href : ownEntry;
 const { listen } = (await import(entry)) as typeof Flamingo;
-const args = parseServerArgs();
+const args = parseServerArgs('flamingo');
 const lines = args.mode === 'ingest-lines';
-const server = await listen({ host: '127.0.0.1', port: args.port, workers: args.workers, framing: lines ? 'delimiter' : 'raw' });
+const framing = isWebSocket(args.transport) ? { protocol: 'websocket' as const } : { framing: lines ? ('delimiter' as const) : ('raw' as const) };
+const tls = isTls(args.transport) ? { tls: testCertificate() } : {};
+const server = await listen({ host: '127.0.0.1', port: args.port, workers: args.workers, ...framing, ...tls });
 
 if (args.mode === 'echo') {
   server.on('data', (id, data) => server.send(id, data));

@@ -12,7 +12,17 @@
 //
 // The ingest modes (ingest-lines, ingest-chunks) are not echo servers: see
 // ingest.ts. Their servers answer "count" on stdin (onStdinLine).
+//
+// Transports: `--protocol websocket` (every message one WebSocket message,
+// echoed as it came) and `--tls` (a throwaway self-signed certificate made at
+// start, testCertificate). Which server speaks which is SERVER_TRANSPORTS,
+// read by the orchestrator to refuse a plan no server can run and by each
+// server to refuse flags it cannot honour.
 
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 /** "TRIG" little-endian: loadgen.c TRIGGER_MAGIC. */
@@ -24,31 +34,93 @@ export const FANOUT_MAGIC = 0x474d4c46;
 export const SERVER_MODES = ['echo', 'fanout', 'ingest-lines', 'ingest-chunks'] as const;
 export type ServerMode = (typeof SERVER_MODES)[number];
 
+/** What the bytes between client and server are: plain TCP, TLS, WebSocket (`ws`), WebSocket over TLS (`wss`). */
+export const TRANSPORTS = ['tcp', 'tls', 'ws', 'wss'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+
+export function transportOf(websocket: boolean, tls: boolean): Transport {
+  return websocket ? (tls ? 'wss' : 'ws') : tls ? 'tls' : 'tcp';
+}
+
+export function isWebSocket(transport: Transport): boolean {
+  return transport === 'ws' || transport === 'wss';
+}
+
+export function isTls(transport: Transport): boolean {
+  return transport === 'tls' || transport === 'wss';
+}
+
+/** The transports each server under test speaks (bench/load/servers/<kind>.ts); the WebSocket ones echo only. */
+export const SERVER_TRANSPORTS = {
+  flamingo: TRANSPORTS,
+  net: ['tcp'],
+  cluster: ['tcp'],
+  threads: ['tcp'],
+  ws: ['ws', 'wss'],
+  'ws-cluster': ['ws', 'wss'],
+  'tls-echo': ['tls'],
+} as const satisfies Record<string, readonly Transport[]>;
+export type ServerKind = keyof typeof SERVER_TRANSPORTS;
+
 export interface ServerArgs {
   mode: ServerMode;
   port: number;
   workers: number;
   fanoutBytes: number;
+  transport: Transport;
 }
 
-export function parseServerArgs(): ServerArgs {
+/**
+ * The command line of a server under test. `kind` names the server, so a
+ * transport it does not speak is refused; without it, plain TCP only.
+ */
+export function parseServerArgs(kind?: ServerKind): ServerArgs {
   const { values } = parseArgs({
     options: {
       mode: { type: 'string', default: 'echo' },
       port: { type: 'string', default: '0' },
       workers: { type: 'string', default: '2' },
       'fanout-bytes': { type: 'string', default: '64' },
+      protocol: { type: 'string', default: 'raw' },
+      tls: { type: 'boolean', default: false },
     },
     strict: true,
   });
   const mode = values.mode as ServerMode;
   if (!SERVER_MODES.includes(mode)) throw new Error(`--mode must be one of ${SERVER_MODES.join(', ')}; got ${values.mode}`);
+  if (values.protocol !== 'raw' && values.protocol !== 'websocket') throw new Error(`--protocol must be raw or websocket; got ${values.protocol}`);
+  const transport = transportOf(values.protocol === 'websocket', values.tls);
+  const speaks: readonly Transport[] = kind === undefined ? ['tcp'] : SERVER_TRANSPORTS[kind];
+  if (!speaks.includes(transport)) throw new Error(`${kind ?? 'this server'} speaks ${speaks.join(', ')}, not ${transport}`);
+  if (isWebSocket(transport) && mode !== 'echo') throw new Error(`over WebSocket the servers only echo; got --mode ${mode}`);
   return {
     mode,
     port: Number(values.port),
     workers: Number(values.workers),
     fanoutBytes: Number(values['fanout-bytes']),
+    transport,
   };
+}
+
+/**
+ * A throwaway self-signed certificate (ECDSA P-256, for 127.0.0.1), made with
+ * `openssl req` in a temporary directory that is removed again: the load
+ * generator checks no certificate, and a fresh one per run keeps keys out of
+ * the tree.
+ */
+export function testCertificate(): { key: Buffer; cert: Buffer } {
+  const dir = mkdtempSync(join(tmpdir(), 'flamingo-bench-tls-'));
+  try {
+    const key = join(dir, 'key.pem');
+    const cert = join(dir, 'cert.pem');
+    const subject = ['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-days', '2'];
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, ...subject], {
+      stdio: 'pipe',
+    });
+    return { key: readFileSync(key), cert: readFileSync(cert) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The round a chunk triggers, or -1 when it is an ordinary message to echo. */
