@@ -12,7 +12,7 @@ import { parkEnd, parkPrepare } from '../../src/shared/ring-consumer.ts';
 import { RECORD_HEADER_BYTES } from '../../src/shared/records.ts';
 import { RingReader, maxRecordPayload } from '../../src/shared/ring.ts';
 import { RecordSequence } from './ring-sequence.ts';
-import { type ConsumerData, type ConsumerResult, PROGRESS_RECEIVED } from './ring-threads.ts';
+import { type ConsumerData, type ConsumerResult, PROGRESS_PUBLISHED, PROGRESS_RECEIVED } from './ring-threads.ts';
 
 const data = workerData as ConsumerData;
 const doorbell = new Doorbell(data.doorbell);
@@ -35,6 +35,7 @@ const result: ConsumerResult = {
   parks: 0,
   wakeTimeouts: 0,
   lostWakeups: 0,
+  producerMidPublish: 0,
   emptyWakes: 0,
   mismatch: null,
   ended: false,
@@ -115,7 +116,10 @@ function afterWake(woke: boolean): void {
   parkEnd(readers);
   if (!woke) {
     result.wakeTimeouts++;
-    if (reader.hasData()) result.lostWakeups++;
+    if (reader.hasData()) {
+      result.lostWakeups++;
+      if (Atomics.load(progress, PROGRESS_PUBLISHED) <= result.received) result.producerMidPublish++;
+    }
   } else if (!reader.hasData() && !doorbell.ended) {
     result.emptyWakes++;
   }

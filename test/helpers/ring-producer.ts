@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Doorbell } from '../../src/shared/doorbell.ts';
 import { RingWriter } from '../../src/shared/ring.ts';
 import { RecordSequence, mulberry32 } from './ring-sequence.ts';
-import { PROGRESS_RECEIVED, type ProducerData, type ProducerResult, calibratedSpin } from './ring-threads.ts';
+import { PROGRESS_PUBLISHED, PROGRESS_RECEIVED, type ProducerData, type ProducerResult, calibratedSpin } from './ring-threads.ts';
 
 const data = workerData as ProducerData;
 const doorbell = new Doorbell(data.doorbell);
@@ -45,6 +45,8 @@ function sleepMs(ms: number): void {
 function publish(): void {
   if (!writer.pending) return;
   writer.publish();
+  // After the publish's wake check: see PROGRESS_PUBLISHED.
+  Atomics.store(progress, PROGRESS_PUBLISHED, result.produced);
   result.publishes++;
 }
 

@@ -7,6 +7,15 @@ import type { RingDirection } from './ring-sequence.ts';
 // Progress words (Int32, in their own SharedArrayBuffer).
 /** Records the consumer has verified so far; the consumer stores, the stress producer reads. */
 export const PROGRESS_RECEIVED = 0;
+/**
+ * Records the producer has published and finished its wake check for (the
+ * producer stores it after each publish returns). A park that times out
+ * with data while this is behind the data was waiting on a producer that
+ * had stored TAIL but not yet looked at the sleeping flag: the producer
+ * thread was not running, which is not a lost wake-up; a park that times
+ * out with data this covers is one.
+ */
+export const PROGRESS_PUBLISHED = 1;
 export const PROGRESS_WORDS = 16;
 
 export interface ProducerData {
@@ -84,6 +93,8 @@ export interface ConsumerResult {
   wakeTimeouts: number;
   /** Parks that ran out their timeout while a record was published: lost wake-ups. */
   lostWakeups: number;
+  /** Of lostWakeups: those where the producer had not yet finished publishing that record (it stored TAIL, then did not run). */
+  producerMidPublish: number;
   /** Wake-ups that found no data (a notify meant for an earlier park). */
   emptyWakes: number;
   /** The first difference from the expected sequence, or null. */

@@ -132,7 +132,12 @@ function expectCompleteAndIntact(outcome: PairOutcome, options: PairOptions, min
   const { consumer, producer } = outcome;
   const run = `seed ${options.seed}`;
   expect(consumer.mismatch, `${run}: first difference`).toBeNull();
-  expect(consumer.lostWakeups, `${run}: parks timed out with data published (lost wake-ups)`).toBe(0);
+  // A failure says which it was: a genuine lost wake-up, or a producer
+  // thread that stored TAIL and then did not run for the whole park.
+  expect(
+    consumer.lostWakeups,
+    `${run}: parks timed out with data published (lost wake-ups; in ${consumer.producerMidPublish} of them the producer had not finished that publish, so its thread was not running)`,
+  ).toBe(0);
   expect(consumer.wakeTimeouts, `${run}: parks that timed out (a lost wake-up)`).toBe(0);
   if (producer !== null) {
     expect(producer.stalls, `${run}: catch-up waits that timed out (a lost wake-up)`).toBe(0);
