@@ -8,7 +8,10 @@
 // environment works too. SIGINT or SIGTERM shuts down gracefully.
 //
 // With `--framing delimiter` it speaks a small line protocol besides echo
-// (ID, SEND, SUB, UNSUB, PUB: see line-protocol.ts). With `--redis URL` it
+// (ID, SEND, SUB, UNSUB, PUB: see line-protocol.ts). With `--protocol
+// websocket` it echoes every WebSocket message, text as text and binary as
+// binary, to any WebSocket client (the ws package, a page served from this
+// machine: new WebSocket('ws://127.0.0.1:9000/')). With `--redis URL` it
 // routes ids and topics between processes through Redis, and with
 // `--processes N` it runs N copies of itself on one port (processes.ts):
 //
@@ -82,6 +85,8 @@ function placeholder(option: OptionDescriptor): string {
       return 'URL';
     case 'protocol':
       return 'NAME|URL';
+    case 'tokens':
+      return 'A,B';
   }
 }
 
@@ -216,6 +221,8 @@ function flagValue(flag: string, option: OptionDescriptor, text: string): unknow
     case 'protocol':
       // A built-in protocol's name, or the URL of a protocol module.
       return /^[a-z-]+$/.test(text) ? text : { module: text };
+    case 'tokens':
+      return text.split(',').filter((token) => token !== '');
   }
 }
 
@@ -282,8 +289,9 @@ async function main(): Promise<void> {
     return;
   }
   const o = server.options;
-  // With the delimiter framing, the line protocol; otherwise plain echo.
-  server.on('data', o.framing.kind === 'delimiter' ? lineProtocol(server) : (id, data) => server.send(id, data));
+  // With the delimiter framing, the line protocol; otherwise plain echo. A
+  // text message (WebSocket) goes back as text: send() of a string.
+  server.on('data', o.framing.kind === 'delimiter' ? lineProtocol(server) : (id, data, text) => server.send(id, text ? Buffer.from(data).toString() : data));
   const clustered = o.cluster !== null;
   if (clustered) {
     server.on('nodeUp', (node) => console.log(`node ${node} up`));
@@ -300,7 +308,13 @@ async function main(): Promise<void> {
     });
   }
   const nodeText = clustered ? `node ${server.node} of ${server.nodes().join(',')}` : `node ${server.node}`;
-  console.log(`flamingo echo listening on ${o.host}:${server.port} with ${server.workerCount} I/O workers (framing ${o.framing.kind}, ${nodeText})`);
+  const protocol =
+    o.protocol.kind === 'module'
+      ? `protocol ${o.protocol.url}`
+      : o.protocol.name === o.framing.kind
+        ? `framing ${o.framing.kind}`
+        : `protocol ${o.protocol.name}`;
+  console.log(`flamingo echo listening on ${o.host}:${server.port} with ${server.workerCount} I/O workers (${protocol}, ${nodeText})`);
   if (server.metricsPort >= 0) console.log(`metrics on http://${o.metricsHost}:${server.metricsPort}/metrics`);
 
   let last = server.stats();

@@ -1,18 +1,15 @@
 // Turns event records into the values the consumer APIs hand out.
 
 import {
-  DataFlag,
-  HDR_FLAGS_U8,
-  HDR_KIND_U8,
-  HDR_LENGTH_U32,
+  CLOSE_PROTOCOL_CODE_BYTES,
+  CLOSE_PROTOCOL_CODE_U16,
   OPEN_ADDRESS,
   OPEN_ADDRESS_LENGTH_U8,
   OPEN_FAMILY_U8,
   OPEN_LOCAL_PORT_U16,
   OPEN_REMOTE_PORT_U16,
   OpenFlag,
-  RECORD_HEADER_BYTES,
-  RecordKind,
+  type CloseReason,
 } from '../shared/records.ts';
 import type { RingReader } from '../shared/ring.ts';
 
@@ -30,6 +27,8 @@ export interface OpenInfo {
   path?: string;
   /** The request headers the protocol passes on (lower-case names), when its handshake had them. */
   headers?: Record<string, string>;
+  /** The subprotocol the handshake agreed on (a WebSocket's `Sec-WebSocket-Protocol`), when it agreed on one. */
+  protocol?: string;
 }
 
 export function decodeOpen(reader: RingReader): OpenInfo {
@@ -48,9 +47,10 @@ export function decodeOpen(reader: RingReader): OpenInfo {
     // The worker wrote it from a checked object; still, a record is not trusted to parse.
     const json = Buffer.from(bytes.buffer, bytes.byteOffset + start + length, reader.length - OPEN_ADDRESS - length).toString('utf8');
     try {
-      const request = JSON.parse(json) as { path?: unknown; headers?: unknown };
+      const request = JSON.parse(json) as { path?: unknown; headers?: unknown; protocol?: unknown };
       if (typeof request.path === 'string') info.path = request.path;
       if (typeof request.headers === 'object' && request.headers !== null) info.headers = request.headers as Record<string, string>;
+      if (typeof request.protocol === 'string') info.protocol = request.protocol;
     } catch {
       // Left out: the open still says where the connection comes from.
     }
@@ -58,31 +58,16 @@ export function decodeOpen(reader: RingReader): OpenInfo {
   return info;
 }
 
-/**
- * Whether a data event's view holds a text message (the protocol delivered
- * it as text). The view is the payload of a DATA record in an event ring,
- * so its record header is the 16 bytes before it; the header is read only
- * when it is that record's (kind DATA, the view's length), else the answer
- * is false. (The dispatcher hands over the view, not the record's flags.)
- */
-export class TextFlags {
-  /** Views of each event ring's buffer, made once per ring. */
-  readonly #views = new Map<ArrayBufferLike, { bytes: Uint8Array; words: Uint32Array }>();
+/** A close as pulls and pipelines hand it out: `code` only when the protocol gave one. */
+export function closeValue(id: number, reason: CloseReason, code: number | undefined): { id: number; reason: CloseReason; code?: number } {
+  return code === undefined ? { id, reason } : { id, reason, code };
+}
 
-  isText(view: Uint8Array): boolean {
-    const at = view.byteOffset - RECORD_HEADER_BYTES;
-    if (at < 0 || (at & 3) !== 0) return false;
-    const buffer = view.buffer;
-    let ring = this.#views.get(buffer);
-    if (ring === undefined) {
-      ring = { bytes: new Uint8Array(buffer), words: new Uint32Array(buffer, 0, buffer.byteLength >>> 2) };
-      this.#views.set(buffer, ring);
-    }
-    const { bytes, words } = ring;
-    return (
-      bytes[at + HDR_KIND_U8] === RecordKind.DATA && words[(at + HDR_LENGTH_U32) >> 2] === view.length && (bytes[at + HDR_FLAGS_U8]! & DataFlag.TEXT) !== 0
-    );
-  }
+/** A CLOSE record's protocol close code (a WebSocket close code), or undefined when its protocol gave none. */
+export function protocolCloseCode(reader: RingReader): number | undefined {
+  if (reader.length < CLOSE_PROTOCOL_CODE_BYTES) return undefined;
+  const at = reader.offset + CLOSE_PROTOCOL_CODE_U16;
+  return reader.bytes[at]! | (reader.bytes[at + 1]! << 8);
 }
 
 function asciiShort(bytes: Uint8Array, start: number, length: number): string {

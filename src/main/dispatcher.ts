@@ -8,14 +8,20 @@ import type { Doorbell } from '../shared/doorbell.ts';
 import { RecordKind } from '../shared/records.ts';
 import type { RingReader } from '../shared/ring.ts';
 import { RingConsumer } from '../shared/ring-consumer.ts';
+import { protocolCloseCode } from './decode.ts';
 import type { OpenTracker } from './open-tracker.ts';
 
 /** Where drained events go. A view passed to data() is valid only during the call. */
 export interface EventSink {
   open(id: number, reader: RingReader): void;
-  data(id: number, view: Uint8Array): void;
-  /** `flags`: CloseFlag bits (AWAITS_RELEASE: hand the close out, then release the id). */
-  close(id: number, code: number, flags?: number): void;
+  /** `flags`: DataFlag bits (TEXT: the protocol delivered a text message). */
+  data(id: number, view: Uint8Array, flags: number): void;
+  /**
+   * `flags`: CloseFlag bits (AWAITS_RELEASE: hand the close out, then
+   * release the id); `protocolCode`: the protocol's own close code (a
+   * WebSocket close code), when it gave one.
+   */
+  close(id: number, code: number, flags?: number, protocolCode?: number): void;
   /** True when the sink wants no more events for now; draining stops until kick(). */
   isSaturated(): boolean;
   /** A handler threw: the record was consumed, the error goes here. */
@@ -63,11 +69,11 @@ export class Dispatcher {
         sink.open(reader.id, reader);
         break;
       case RecordKind.DATA:
-        sink.data(reader.id, reader.bytes.subarray(reader.offset, reader.offset + reader.length));
+        sink.data(reader.id, reader.bytes.subarray(reader.offset, reader.offset + reader.length), reader.flags);
         break;
       case RecordKind.CLOSE:
         this.#tracker.closed(reader.id);
-        sink.close(reader.id, reader.aux, reader.flags);
+        sink.close(reader.id, reader.aux, reader.flags, protocolCloseCode(reader));
         break;
       case RecordKind.WORKER_EXIT:
         this.#tracker.workerExited(reader.aux, sink.close);

@@ -15,9 +15,9 @@
 // the request) must reach the command ring first.
 
 import type { EventEmitter } from 'node:events';
-import { CloseFlag, closeReasonName } from '../shared/records.ts';
+import { CloseFlag, DataFlag, closeReasonName } from '../shared/records.ts';
 import type { RingReader } from '../shared/ring.ts';
-import { TextFlags, copyBytes, decodeOpen } from './decode.ts';
+import { closeValue, copyBytes, decodeOpen } from './decode.ts';
 import type { EventSink } from './dispatcher.ts';
 import { PullKind, type PullQueues } from './pull-queues.ts';
 import type { ServerEvents } from './server-types.ts';
@@ -32,18 +32,12 @@ export class EventDelivery implements EventSink {
   /** Per PullKind: whether the server has a listener for it. */
   readonly #listening = [false, false, false];
   readonly #releases: number[] = [];
-  /** Reads the text flag of data events; undefined when the protocol never delivers text (the built-in framings). */
-  readonly #textFlags: TextFlags | undefined;
 
-  /**
-   * `release` tells the id's worker that its close was handed out;
-   * `deliversText`: the server's protocol may mark messages as text.
-   */
-  constructor(emitter: EventEmitter<ServerEvents>, pull: PullQueues, release: (id: number) => void, deliversText = false) {
+  /** `release` tells the id's worker that its close was handed out. */
+  constructor(emitter: EventEmitter<ServerEvents>, pull: PullQueues, release: (id: number) => void) {
     this.#emitter = emitter;
     this.#pull = pull;
     this.#release = release;
-    this.#textFlags = deliversText ? new TextFlags() : undefined;
     pull.onRelease = (id) => this.#releaseLater(id);
     emitter.on('newListener', (event) => this.#listenersChanged(event, true));
     emitter.on('removeListener', (event) => this.#listenersChanged(event, false));
@@ -62,8 +56,8 @@ export class EventDelivery implements EventSink {
     }
   }
 
-  data(id: number, view: Uint8Array): void {
-    const text = this.#textFlags?.isText(view) === true;
+  data(id: number, view: Uint8Array, flags: number): void {
+    const text = (flags & DataFlag.TEXT) !== 0;
     if (!this.#listening[PullKind.DATA]) {
       this.#pull.deliver(PullKind.DATA, id, { id, data: copyBytes(view), text });
       return;
@@ -78,16 +72,16 @@ export class EventDelivery implements EventSink {
   /** Told of every close first, before any listener or pull (topics leave it here). */
   closed: (id: number) => void = () => {};
 
-  readonly close = (id: number, code: number, flags = 0): void => {
+  readonly close = (id: number, code: number, flags = 0, protocolCode?: number): void => {
     this.closed(id);
     const reason = closeReasonName(code);
     const awaitsRelease = (flags & CloseFlag.AWAITS_RELEASE) !== 0;
     if (!this.#listening[PullKind.CLOSE]) {
-      this.#pull.deliver(PullKind.CLOSE, id, { id, reason }, awaitsRelease);
+      this.#pull.deliver(PullKind.CLOSE, id, closeValue(id, reason, protocolCode), awaitsRelease);
       return;
     }
     try {
-      this.#emitter.emit('close', id, reason);
+      this.#emitter.emit('close', id, reason, protocolCode);
     } catch (error) {
       this.failed(error);
     }

@@ -13,6 +13,7 @@ export type { OpenEvent, DataEvent, CloseEvent } from './pull-queues.ts';
 export type { ResolvedOptions, ServerOptions } from '../shared/options.ts';
 export type {
   BuiltinProtocolName,
+  Farewell,
   OpenRequest,
   Protocol,
   ProtocolCloseReason,

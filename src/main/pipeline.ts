@@ -20,7 +20,7 @@ import type { RingReader } from '../shared/ring.ts';
 import { RingConsumer } from '../shared/ring-consumer.ts';
 import { CommandSender, type CommandTarget, type SenderLimits } from './command-sender.ts';
 import { OpenTracker } from './open-tracker.ts';
-import { type OpenInfo, copyBytes, decodeOpen } from './decode.ts';
+import { type OpenInfo, closeValue, copyBytes, decodeOpen, protocolCloseCode } from './decode.ts';
 import { type CloseEvent, type DataEvent, type OpenEvent, PullKind, PullQueues } from './pull-queues.ts';
 
 /** Plain data: post it to the thread that opens the pipeline. */
@@ -33,7 +33,7 @@ export interface PipelineHandle extends SenderLimits {
 export type PipelineEvent =
   | ({ type: 'open'; id: number } & OpenInfo)
   | { type: 'data'; id: number; data: Uint8Array; text: boolean }
-  | { type: 'close'; id: number; reason: CloseReason };
+  | { type: 'close'; id: number; reason: CloseReason; code?: number };
 
 /** #take's answer when a dead worker's closes are ready to hand out. */
 const EXITED = Symbol('exited');
@@ -102,7 +102,7 @@ export class Pipeline {
         return { type: 'data', id: reader.id, data: reader.payload(), text: (reader.flags & DataFlag.TEXT) !== 0 };
       default:
         this.#releaseIfAsked(reader);
-        return { type: 'close', id: reader.id, reason: closeReasonName(reader.aux) };
+        return { type: 'close', ...closeValue(reader.id, closeReasonName(reader.aux), protocolCloseCode(reader)) };
     }
   }
 
@@ -135,7 +135,13 @@ export class Pipeline {
       if (reader.kind === RecordKind.OPEN) this.#queues.deliver(PullKind.OPEN, id, { id, ...decodeOpen(reader) });
       else if (reader.kind === RecordKind.DATA)
         this.#queues.deliver(PullKind.DATA, id, { id, data: copyBytes(reader.payload()), text: (reader.flags & DataFlag.TEXT) !== 0 });
-      else this.#queues.deliver(PullKind.CLOSE, id, { id, reason: closeReasonName(reader.aux) }, (reader.flags & CloseFlag.AWAITS_RELEASE) !== 0);
+      else
+        this.#queues.deliver(
+          PullKind.CLOSE,
+          id,
+          closeValue(id, closeReasonName(reader.aux), protocolCloseCode(reader)),
+          (reader.flags & CloseFlag.AWAITS_RELEASE) !== 0,
+        );
     }
   }
 

@@ -30,6 +30,8 @@ export interface DataEvent {
 export interface CloseEvent {
   id: number;
   reason: CloseReason;
+  /** The protocol's own close code (a WebSocket close code: the peer's, or the one sent); absent when there is none. */
+  code?: number;
 }
 
 export const PullKind = { OPEN: 0, DATA: 1, CLOSE: 2 } as const;

@@ -11,7 +11,8 @@ export interface ServerEvents {
   open: [id: number, info: OpenInfo];
   /** `text`: the protocol delivered the message as text (a WebSocket text message); always false for the built-in framings. */
   data: [id: number, data: Uint8Array, text: boolean];
-  close: [id: number, reason: CloseReason];
+  /** `code`: the protocol's own close code (a WebSocket close code: the peer's, or the one sent), undefined when there is none. */
+  close: [id: number, reason: CloseReason, code: number | undefined];
   drain: [];
   error: [error: unknown];
   /** An I/O worker's thread died; its connections closed with 'worker-exit' and a replacement is starting. */

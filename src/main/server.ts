@@ -96,9 +96,7 @@ export class Server extends EventEmitter<ServerEvents> {
     super();
     this.options = options;
     this.#generationBase = generationBase;
-    // The built-in framings never mark a message as text; any other protocol may.
-    const deliversText = options.protocol.kind === 'module' || options.protocol.name !== options.framing.kind;
-    this.#delivery = new EventDelivery(this, this.#pull, (id) => this.#sender?.release(id), deliversText);
+    this.#delivery = new EventDelivery(this, this.#pull, (id) => this.#sender?.release(id));
     this.#supervisor = new Supervisor(options, this.#consumerBell, (index, error) => this.#delivery.emitSafely('workerExit', index, error));
     supervisorOf.set(this, this.#supervisor);
     this.#router = new Router(

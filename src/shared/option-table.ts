@@ -63,6 +63,8 @@ export type OptionDescriptor = OptionText &
     | { readonly kind: 'cluster'; readonly default: null }
     /** A built-in protocol's name or a module's URL with its options (protocols/spec.ts); absent, the framing's own protocol. */
     | { readonly kind: 'protocol'; readonly default: null }
+    /** A list of HTTP tokens (header names, subprotocol names), resolved to a copy. */
+    | { readonly kind: 'tokens'; readonly default: readonly string[] }
   );
 
 const MiB = 1024 * 1024;
@@ -131,6 +133,41 @@ export const OPTIONS = [
   { name: 'lengthIncludesHeader', framing: 'length-prefix', kind: 'boolean', default: false, meaning: 'the length counts the header too' },
   { name: 'keepHeader', framing: 'length-prefix', kind: 'boolean', default: true, meaning: 'keep the header at the start of each frame' },
   {
+    name: 'subprotocols',
+    protocol: 'websocket',
+    kind: 'tokens',
+    default: [],
+    shownDefault: 'none',
+    meaning: "WebSocket subprotocols the server speaks; the first one the client offers that is listed here is agreed (the open event's `protocol`)",
+  },
+  {
+    name: 'captureHeaders',
+    protocol: 'websocket',
+    kind: 'tokens',
+    default: ['origin', 'cookie', 'authorization'],
+    shownDefault: '`origin`, `cookie`, `authorization`',
+    meaning: 'headers of the WebSocket upgrade request the open event carries (its `headers`, by lower-case name)',
+  },
+  {
+    name: 'pingIntervalMs',
+    protocol: 'websocket',
+    kind: 'integer',
+    min: 0,
+    max: DAY_MS,
+    default: 30_000,
+    meaning:
+      'WebSocket heartbeat: a connection that sent nothing for one to two intervals gets a ping, and closes with `idle-timeout` if another interval passes with nothing from it (0 = off)',
+  },
+  {
+    name: 'handshakeTimeoutMs',
+    protocol: 'websocket',
+    kind: 'integer',
+    min: 0,
+    max: DAY_MS,
+    default: 10_000,
+    meaning: 'a WebSocket upgrade not completed within this closes the connection, counted in `closedBeforeOpen` (0 = never)',
+  },
+  {
     name: 'maxFrameBytes',
     kind: 'integer',
     min: (resolved) => shortestFrame(resolved.framing),
@@ -138,7 +175,7 @@ export const OPTIONS = [
     default: (resolved) => Math.min(MiB, maxRecordPayload(resolved.eventRingBytes)),
     shownDefault: '1 MiB (at most half the event ring)',
     meaning:
-      'largest frame on the wire, delimiter or header included; larger closes the connection with `frame-too-large` (a length header is checked as soon as it is complete); raw chunks are cut to it',
+      "largest frame on the wire, delimiter or header included; larger closes the connection with `frame-too-large` (a length header is checked as soon as it is complete); raw chunks are cut to it. For `'websocket'`, the largest message, its fragments put together (larger closes with 1009)",
   },
   {
     name: 'frameTimeoutMs',
@@ -288,7 +325,9 @@ type GivenType<D> = D extends { kind: 'integer' | 'ringBytes' }
               ? ClusterOptions
               : D extends { kind: 'protocol' }
                 ? BuiltinProtocolName | ProtocolModuleOption
-                : never;
+                : D extends { kind: 'tokens' }
+                  ? readonly string[]
+                  : never;
 type TableTypes = { [D in Descriptor as D['name']]: GivenType<D> };
 type NamesOf<D> = D extends { name: infer N } ? N : never;
 type KeysDiffer<A, B> = Exclude<A, B> | Exclude<B, A>;

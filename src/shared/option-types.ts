@@ -40,6 +40,18 @@ export interface ServerOptions {
   lengthIncludesHeader?: boolean;
   /** Keep the length header at the start of each frame. Default true. */
   keepHeader?: boolean;
+  /** protocol 'websocket': the subprotocols the server speaks; the first the client offers that is listed is agreed. Default none. */
+  subprotocols?: readonly string[];
+  /** protocol 'websocket': the upgrade request headers the open event carries, any case. Default origin, cookie, authorization. */
+  captureHeaders?: readonly string[];
+  /**
+   * protocol 'websocket': a connection that sent nothing for one to two
+   * intervals gets a ping; if another interval passes with nothing from it,
+   * it closes with 'idle-timeout'. 0 = off. Default 30000.
+   */
+  pingIntervalMs?: number;
+  /** protocol 'websocket': an upgrade not completed within this closes the connection (counted in closedBeforeOpen); 0 = never. Default 10000. */
+  handshakeTimeoutMs?: number;
   /** Largest frame, delimiter or length header included; a larger one closes the connection with 'frame-too-large'. Default 1 MiB. */
   maxFrameBytes?: number;
   /** Bytes in each worker's event ring (power of two). Default 4 MiB. */
@@ -103,6 +115,11 @@ export interface ResolvedOptions {
   /** The framing in effect: the built-in framing's spec, or { kind: 'raw' } for a protocol that frames for itself. */
   framing: FramingSpec;
   protocol: ResolvedProtocol;
+  /** The WebSocket protocol's options, at their defaults with any other protocol. */
+  subprotocols: readonly string[];
+  captureHeaders: readonly string[];
+  pingIntervalMs: number;
+  handshakeTimeoutMs: number;
   maxFrameBytes: number;
   eventRingBytes: number;
   commandRingBytes: number;

@@ -18,6 +18,9 @@ import { MAX_RING_BYTES, MIN_RING_BYTES } from './ring.ts';
 export type { ResolvedOptions, ServerOptions } from './option-types.ts';
 export { OPTIONS, type OptionDescriptor, type OptionName, shownDefault } from './option-table.ts';
 
+/** An HTTP token (RFC 9110 section 5.6.2): a header's name, a WebSocket subprotocol's. */
+const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
 /** OPTIONS seen as descriptors, for code that walks the list. */
 const DESCRIPTORS: readonly OptionDescriptor[] = OPTIONS;
 const BY_NAME = new Map(DESCRIPTORS.map((option) => [option.name, option]));
@@ -97,6 +100,11 @@ function resolveValue(option: OptionDescriptor, value: unknown, first: ResolvedF
       return value;
     case 'protocol':
       return resolveProtocol(value);
+    case 'tokens':
+      if (!Array.isArray(value) || !value.every((token) => typeof token === 'string' && HTTP_TOKEN.test(token))) {
+        throw invalidOption(name, "an array of HTTP tokens (letters, digits and !#$%&'*+-.^_`|~)", value);
+      }
+      return [...value];
     case 'host':
       if (typeof value !== 'string' || value.length === 0 || value.length > 255) {
         throw invalidOption(name, 'a non-empty host name or IP address', value);

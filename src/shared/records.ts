@@ -100,6 +100,11 @@ export function closeReasonName(code: number): CloseReason {
   return CLOSE_REASONS[code] ?? 'error';
 }
 
+// CLOSE payload: empty, or the protocol's own close code (a WebSocket close
+// code) as a u16, low byte first, when the protocol gave one.
+export const CLOSE_PROTOCOL_CODE_U16 = 0;
+export const CLOSE_PROTOCOL_CODE_BYTES = 2;
+
 // OPEN payload: u8 family (4 or 6), u8 address length, u16 remote port,
 // u16 local port, u16 reserved, then the address as ASCII; with the
 // REQUEST flag, then the protocol's OpenRequest as UTF-8 JSON to the end of

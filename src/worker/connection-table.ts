@@ -39,6 +39,8 @@ export class ConnectionTable {
   readonly flags: Uint8Array;
   /** Close code + 1 of the first reason decided for the slot; 0 = none yet. */
   readonly closeCode: Uint8Array;
+  /** The protocol's own close code (a WebSocket close code) + 1 that came with that first reason; 0 = none. */
+  readonly protocolCode: Uint32Array;
   readonly ids: Float64Array;
   /** Per-connection traffic and age, for connection queries. */
   readonly bytesIn: Float64Array;
@@ -56,6 +58,7 @@ export class ConnectionTable {
     this.#base = new Uint32Array(slotStates, capacity * Uint32Array.BYTES_PER_ELEMENT, 1)[0]!;
     this.flags = new Uint8Array(capacity);
     this.closeCode = new Uint8Array(capacity);
+    this.protocolCode = new Uint32Array(capacity);
     this.ids = new Float64Array(capacity);
     this.bytesIn = new Float64Array(capacity);
     this.bytesOut = new Float64Array(capacity);
@@ -93,6 +96,7 @@ export class ConnectionTable {
     Atomics.store(this.states, slot, generation);
     this.flags[slot] = 0;
     this.closeCode[slot] = 0;
+    this.protocolCode[slot] = 0;
     this.bytesIn[slot] = 0;
     this.bytesOut[slot] = 0;
     this.openedAt[slot] = Date.now();
@@ -122,9 +126,11 @@ export class ConnectionTable {
     return this.sockets[slot];
   }
 
-  /** Records why the slot closes, unless a reason was decided already. */
-  decideClose(slot: number, code: number): void {
-    if (this.closeCode[slot] === 0) this.closeCode[slot] = code + 1;
+  /** Records why the slot closes, with the protocol's own code (-1: none), unless a reason was decided already. */
+  decideClose(slot: number, code: number, protocolCode = -1): void {
+    if (this.closeCode[slot] !== 0) return;
+    this.closeCode[slot] = code + 1;
+    this.protocolCode[slot] = protocolCode + 1;
   }
 
   /** Frees the slot once its close event is written. */

@@ -3,9 +3,12 @@
 // bytes written, a handshake's open, the protocol's closes and timers),
 // writes under the slowConsumer policy, and the ways a connection ends (the
 // peer's FIN, a local close, a limit, a timeout, its protocol, shutdown),
-// each reported once with the reason decided first. A connection whose
-// protocol has a handshake is the consumer's only from its open event on:
-// if it ends before, no event is written at all (closedBeforeOpen counts it).
+// each reported once with the reason decided first and the protocol's own
+// close code that came with it (a WebSocket close code). A local close or a
+// shutdown first lets the protocol write its farewell (a close frame). A
+// connection whose protocol has a handshake is the consumer's only from its
+// open event on: if it ends before, no event is written at all
+// (closedBeforeOpen counts it).
 //
 // Per connection at rest: the socket, a few typed-array entries (table,
 // timing wheel) and no closure or timer: the socket handlers are functions
@@ -20,7 +23,7 @@ import { StatField, closedField } from '../shared/stats.ts';
 import type { CloseDeadlines } from './close-deadlines.ts';
 import { type ConnectionTable, SlotFlag } from './connection-table.ts';
 import type { EventOutbox } from './event-outbox.ts';
-import type { ProtocolDriver, ProtocolEffects } from './protocols/driver.ts';
+import { NO_PROTOCOL_CODE, type ProtocolDriver, type ProtocolEffects } from './protocols/driver.ts';
 import type { ReadPauses } from './read-pauses.ts';
 import { Expiry, type TimingWheel } from './timing-wheel.ts';
 
@@ -169,19 +172,20 @@ export class Connections implements ProtocolEffects {
   }
 
   /**
-   * The protocol closes its connection with `code`: at once, or after
-   * writing `finalBytes` once the socket has flushed (within closeTimeoutMs).
+   * The protocol closes its connection with `code` (and a code of its own
+   * for the close event): at once, or after writing `finalBytes` once the
+   * socket has flushed (within closeTimeoutMs).
    */
-  close(slot: number, code: number, finalBytes: Uint8Array | undefined): void {
+  close(slot: number, code: number, finalBytes: Uint8Array | undefined, protocolCode: number): void {
     const table = this.#table;
     const socket = table.sockets[slot];
     if (socket === undefined) return;
     if (finalBytes === undefined) {
-      this.closeNow(slot, code);
+      this.closeNow(slot, code, protocolCode);
       return;
     }
     const flags = table.flags[slot]!;
-    table.decideClose(slot, code);
+    table.decideClose(slot, code, protocolCode);
     table.flags[slot] = flags | SlotFlag.CLOSING | SlotFlag.SILENCED;
     // Ending already (a local close): that close's bound applies.
     if ((flags & SlotFlag.CLOSING) !== 0) return;
@@ -206,10 +210,11 @@ export class Connections implements ProtocolEffects {
     return (this.#table.flags[slot]! & SlotFlag.SILENCED) !== 0;
   }
 
-  /** Closes after flushing what was written, within closeTimeoutMs. */
+  /** Closes after flushing what was written (and the protocol's farewell), within closeTimeoutMs. */
   closeLocal(slot: number, socket: Socket): void {
     const table = this.#table;
-    table.decideClose(slot, CloseCode.local);
+    // The protocol closed it itself while saying goodbye: that close applies.
+    if (!this.#farewell(slot, socket, 'local')) return;
     table.flags[slot]! |= SlotFlag.CLOSING;
     socket.destroySoon();
     this.#closeDeadlines.add(slot, table.generation(slot));
@@ -242,10 +247,10 @@ export class Connections implements ProtocolEffects {
   }
 
   /** Closes at once, abandoning unsent bytes. */
-  closeNow(slot: number, code: number): void {
+  closeNow(slot: number, code: number, protocolCode = NO_PROTOCOL_CODE): void {
     const socket = this.#table.sockets[slot];
     if (socket === undefined) return;
-    this.#table.decideClose(slot, code);
+    this.#table.decideClose(slot, code, protocolCode);
     this.#table.flags[slot]! |= SlotFlag.CLOSING | SlotFlag.SILENCED;
     socket.destroy();
   }
@@ -264,7 +269,7 @@ export class Connections implements ProtocolEffects {
     for (let slot = 0; slot < table.highWater; slot++) {
       const socket = table.sockets[slot];
       if (socket === undefined) continue;
-      table.decideClose(slot, CloseCode.shutdown);
+      this.#farewell(slot, socket, 'shutdown');
       table.flags[slot]! |= SlotFlag.CLOSING;
       this.#readPauses.resume(slot);
       socket.destroySoon();
@@ -281,6 +286,27 @@ export class Connections implements ProtocolEffects {
     await closed;
     clearTimeout(timer);
     return abandonedBytes;
+  }
+
+  /**
+   * Decides the close the application or a shutdown asked for, after the
+   * protocol's farewell (a WebSocket close frame) is written, when it has
+   * one and the connection is open and not closing already. False when the
+   * protocol closed the connection itself meanwhile.
+   */
+  #farewell(slot: number, socket: Socket, reason: 'local' | 'shutdown'): boolean {
+    const table = this.#table;
+    const code = CloseCode[reason];
+    const busy = SlotFlag.CLOSING | SlotFlag.SILENCED | SlotFlag.HALF_CLOSED | SlotFlag.AWAITS_OPEN;
+    if (!this.#protocol.bidsFarewell || table.closeCode[slot] !== 0 || (table.flags[slot]! & busy) !== 0) {
+      table.decideClose(slot, code);
+      return true;
+    }
+    const farewell = this.#protocol.closing(slot, reason);
+    if (table.closeCode[slot] !== 0) return false;
+    table.decideClose(slot, code, farewell?.code ?? NO_PROTOCOL_CODE);
+    if (farewell !== undefined) this.#writeOut(slot, socket, farewell.finalBytes, farewell.finalBytes.length);
+    return true;
   }
 
   #data(slot: number, chunk: Buffer): void {
@@ -362,7 +388,7 @@ export class Connections implements ProtocolEffects {
     // An incomplete last frame is discarded (when the socket is gone, disconnect() forgets it), and counted.
     if (this.#protocol.buffersFrames && this.#protocol.pendingBytes(slot) > 0) this.#stats[StatField.TRUNCATED_FRAMES]!++;
     this.#wheel?.remove(slot);
-    this.#outbox.close(table.ids[slot]!, code, flags);
+    this.#outbox.close(table.ids[slot]!, code, flags, table.protocolCode[slot]! - 1);
     this.#stats[closedField(code)]!++;
     this.#stats[StatField.OPEN_NOW] = --this.#reportedOpen;
     this.#countClosing();

@@ -18,6 +18,8 @@
 // policy.
 
 import {
+  CLOSE_PROTOCOL_CODE_BYTES,
+  CLOSE_PROTOCOL_CODE_U16,
   OPEN_ADDRESS,
   OPEN_ADDRESS_LENGTH_U8,
   OPEN_FAMILY_U8,
@@ -97,9 +99,18 @@ export class EventOutbox {
     return false;
   }
 
-  /** `flags`: CloseFlag bits. */
-  close(id: number, code: number, flags: number): void {
-    if (this.#ring.reserve(RecordKind.CLOSE, flags, code, id, 0) < 0) this.#stash(RecordKind.CLOSE, flags, code, id, EMPTY);
+  /** `flags`: CloseFlag bits; `protocolCode`: the protocol's own close code (0 to 65535), or -1 for none. */
+  close(id: number, code: number, flags: number, protocolCode = -1): void {
+    if (protocolCode < 0) {
+      if (this.#ring.reserve(RecordKind.CLOSE, flags, code, id, 0) < 0) this.#stash(RecordKind.CLOSE, flags, code, id, EMPTY);
+      return;
+    }
+    const offset = this.#ring.reserve(RecordKind.CLOSE, flags, code, id, CLOSE_PROTOCOL_CODE_BYTES);
+    const bytes = offset < 0 ? new Uint8Array(CLOSE_PROTOCOL_CODE_BYTES) : this.#ring.bytes;
+    const at = Math.max(offset, 0) + CLOSE_PROTOCOL_CODE_U16;
+    bytes[at] = protocolCode & 0xff;
+    bytes[at + 1] = protocolCode >>> 8;
+    if (offset < 0) this.#stash(RecordKind.CLOSE, flags, code, id, bytes);
   }
 
   /** Resolves once every stashed event is in the ring and published. */

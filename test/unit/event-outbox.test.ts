@@ -8,6 +8,7 @@ import { CloseFlag, RecordKind } from '../../src/shared/records.ts';
 import { createRingStorage } from '../../src/shared/ring.ts';
 import { RingConsumer } from '../../src/shared/ring-consumer.ts';
 import { StatField, createStatsStorage } from '../../src/shared/stats.ts';
+import { protocolCloseCode } from '../../src/main/decode.ts';
 import { EventOutbox } from '../../src/worker/event-outbox.ts';
 
 function setup(stashLimit: number) {
@@ -20,9 +21,17 @@ function setup(stashLimit: number) {
     onResume: () => hooks.resumed++,
     onOverLimit: () => hooks.overLimit++,
   });
-  const records: Array<{ kind: number; id: number; flags: number; aux: number; length: number }> = [];
+  const records: Array<{ kind: number; id: number; flags: number; aux: number; length: number; protocolCode: number | undefined }> = [];
   const consumer = new RingConsumer(bell, [ring], {
-    handle: (r) => records.push({ kind: r.kind, id: r.id, flags: r.flags, aux: r.aux, length: r.length }),
+    handle: (r) =>
+      records.push({
+        kind: r.kind,
+        id: r.id,
+        flags: r.flags,
+        aux: r.aux,
+        length: r.length,
+        protocolCode: r.kind === RecordKind.CLOSE ? protocolCloseCode(r) : undefined,
+      }),
   });
   return { outbox, stats, hooks, records, consumer };
 }
@@ -64,5 +73,34 @@ describe('EventOutbox', () => {
     expect(records.map((r) => r.id)).toEqual([...Array.from({ length: 40 }, (_, i) => i + 1), 40]);
     expect(records.at(-1)).toMatchObject({ kind: RecordKind.CLOSE, aux: 1 });
     expect(stats[StatField.EVENT_RING_HIGH_WATER]).toBeGreaterThan(0);
+  });
+
+  it("a close carries its protocol's close code (0 to 65535) as a 2-byte payload, in the ring and through the stash; none, no payload", async () => {
+    const { outbox, records, consumer } = setup(1 << 20);
+    outbox.close(1, 0, 0, 1000);
+    outbox.close(2, 1, 0);
+    outbox.close(3, 1, 0, 0);
+    outbox.close(4, 1, 0, 0xffff);
+    // Fill the ring so the next closes wait in the stash.
+    for (let id = 100; outbox.data(id, new Uint8Array(512)); id++);
+    outbox.close(5, 0, CloseFlag.AWAITS_RELEASE, 4321);
+    outbox.close(6, 0, 0);
+    expect(outbox.stalled).toBe(true);
+    const flushed = outbox.whenFlushed();
+    for (let turn = 0; turn < 100 && outbox.stalled; turn++) {
+      consumer.drain();
+      await tick();
+    }
+    await flushed;
+    consumer.drain();
+    const closes = records.filter((r) => r.kind === RecordKind.CLOSE).map((r) => [r.id, r.length, r.protocolCode]);
+    expect(closes).toEqual([
+      [1, 2, 1000],
+      [2, 0, undefined],
+      [3, 2, 0],
+      [4, 2, 0xffff],
+      [5, 2, 4321],
+      [6, 0, undefined],
+    ]);
   });
 });

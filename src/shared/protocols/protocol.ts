@@ -26,20 +26,26 @@
 //   the first one in each worker is also printed as a process warning. The
 //   worker and every other connection carry on. encode() that throws or
 //   returns anything but bytes does the same, and the message is not sent.
+//   closing() that throws or returns anything but a Farewell is counted the
+//   same way, and the connection closes as asked, with no final bytes.
 // - Bytes handed to read() are valid only during the call: copy what you
-//   keep. A message handed to deliver() is copied into the event ring at
-//   once, so it may be a view of the read or of a buffer you reuse. Bytes
-//   given to write() or to close() are copied too. What encode() returns
-//   goes to the socket as is, and the socket may hold it until the kernel
-//   takes it: return new bytes (or `payload` itself, which is yours to send
-//   but not to change: one copy may serve many connections), never a buffer
-//   you will reuse.
+//   keep. They are the protocol's to spend: it may overwrite them (a
+//   WebSocket parser unmasks frames in place). A message handed to
+//   deliver() is copied into the event ring at once, so it may be a view of
+//   the read or of a buffer you reuse. Bytes given to write() or to close()
+//   are copied too, and so are a Farewell's. What encode() returns goes to
+//   the socket as is, and the socket may hold it until the kernel takes it:
+//   return new bytes (or `payload` itself, which is yours to send but not to
+//   change: one copy may serve many connections), never a buffer you will
+//   reuse.
 // - Ordering: connect(slot) comes first, then reads and encodes in the order
 //   the socket and the application produce them, then disconnect(slot)
 //   exactly once, after which the slot may be given to a new connection.
 //   Once you close the connection, or a limit or a timeout does, no more
-//   read() or timeout() calls come for it. Once the peer has ended its side
-//   no timeout() comes; once the application has closed it (close(id)),
+//   read() or timeout() calls come for it. When the application closes it
+//   (close(id)) or the server shuts down, closing(slot) comes first, once,
+//   if the connection is open and not closing already. Once the peer has
+//   ended its side no timeout() comes; once the application has closed it,
 //   reads may still come until the socket is gone, but write() sends nothing.
 // - Limits stay the server's: a message longer than host.maxFrameBytes
 //   closes the connection with 'frame-too-large' instead of being
@@ -47,7 +53,7 @@
 //   its slowConsumer policy like any send; frameTimeoutMs applies while
 //   pendingBytes(slot) is above 0; idleTimeoutMs applies throughout.
 
-/** The built-in protocols, by name. 'websocket' is reserved for the built-in WebSocket protocol. */
+/** The built-in protocols, by name: the three framings and RFC 6455 WebSocket. */
 export const BUILTIN_PROTOCOL_NAMES = ['raw', 'delimiter', 'length-prefix', 'websocket'] as const;
 export type BuiltinProtocolName = (typeof BUILTIN_PROTOCOL_NAMES)[number];
 
@@ -71,6 +77,19 @@ export interface OpenRequest {
   path?: string;
   /** Header names (lower case by convention) and their values, only those the application asked for. */
   headers?: Readonly<Record<string, string>>;
+  /** The subprotocol the handshake agreed on (a WebSocket's `Sec-WebSocket-Protocol`); absent when none was. */
+  protocol?: string;
+}
+
+/** The largest close code a protocol may report (a u16 travels with the close event). */
+export const MAX_PROTOCOL_CLOSE_CODE = 0xffff;
+
+/** What a protocol writes last when the application or a shutdown closes a connection (Protocol.closing). */
+export interface Farewell {
+  /** Written after everything sent before; the socket ends once they are flushed (within closeTimeoutMs). */
+  finalBytes: Uint8Array;
+  /** The close code they carry (a WebSocket close code, 0 to 65535), handed to the application with the close event. */
+  code?: number;
 }
 
 /** What the I/O worker offers a protocol. Every method acts on the slot being served (see the contract above). */
@@ -100,9 +119,11 @@ export interface ProtocolHost {
    * frame, an error reply), they are written after everything written
    * before and the socket ends once it has flushed them (within
    * closeTimeoutMs); without, it is destroyed at once and anything still
-   * buffered for it is abandoned.
+   * buffered for it is abandoned. `code` (0 to 65535) says more than the
+   * reason in the protocol's own terms (a WebSocket close code, the peer's
+   * or the one sent); the application's close event carries it.
    */
-  close(slot: number, reason: ProtocolCloseReason, finalBytes?: Uint8Array): void;
+  close(slot: number, reason: ProtocolCloseReason, finalBytes?: Uint8Array, code?: number): void;
   /**
    * Calls timeout(slot) once, `delayMs` (0 to 86,400,000) from now, replacing
    * the slot's earlier timer: one timer per connection, on the worker's
@@ -136,6 +157,12 @@ export interface Protocol {
   encode?(slot: number, payload: Uint8Array, text: boolean): Uint8Array | readonly Uint8Array[];
   /** The slot's timer (host.setTimer) is due. */
   timeout?(slot: number): void;
+  /**
+   * The application closes the connection (`close(id)`, reason 'local') or
+   * the server shuts down ('shutdown'): return the bytes to write last (a
+   * WebSocket close frame), or nothing to end the socket as it is.
+   */
+  closing?(slot: number, reason: 'local' | 'shutdown'): Farewell | undefined;
   /** Bytes held for an incomplete message: frameTimeoutMs runs while above 0, and a close with some counts as truncated. */
   pendingBytes?(slot: number): number;
   /** The connection is gone, for any reason: forget its state. No host call is possible for it any more. */

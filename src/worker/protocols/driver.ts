@@ -9,13 +9,16 @@
 // which polls the command rings, which encodes a send for another slot), and
 // a host call for any other slot, or from outside every call, is refused.
 //
-// The built-in framings are trusted: their host skips the checks on
-// deliver(), the one host call on the per-frame path. Everything else is
+// The built-in protocols are trusted: their host skips the checks on
+// deliver(), the one host call on the per-message path, and what their
+// encode() and closing() return is used unchecked. Everything else is
 // checked for every protocol.
 
 import { FlamingoError, describe } from '../../shared/errors.ts';
 import { CloseCode } from '../../shared/records.ts';
 import {
+  type Farewell,
+  MAX_PROTOCOL_CLOSE_CODE,
   type OpenRequest,
   PROTOCOL_CLOSE_REASONS,
   type Protocol,
@@ -29,6 +32,8 @@ import { StatField } from '../../shared/stats.ts';
 const MAX_TIMER_MS = 86_400_000;
 /** `current` when no protocol call is running. */
 const NO_SLOT = -1;
+/** A close without a code of the protocol's own (ProtocolEffects.close). */
+export const NO_PROTOCOL_CODE = -1;
 
 /** What the driver does to a connection on the protocol's behalf (the worker's Connections). */
 export interface ProtocolEffects {
@@ -38,8 +43,12 @@ export interface ProtocolEffects {
   writeControl(slot: number, bytes: Uint8Array): void;
   /** The protocol's handshake is done: report the open, with its request as UTF-8 JSON. */
   open(slot: number, request: Uint8Array | undefined): void;
-  /** Closes with the close code; `finalBytes` (the socket's to keep) are written first, and the socket ends once flushed. */
-  close(slot: number, code: number, finalBytes: Uint8Array | undefined): void;
+  /**
+   * Closes with the close code; `finalBytes` (the socket's to keep) are
+   * written first, and the socket ends once flushed. `protocolCode`: the
+   * protocol's own code for the close event (0 to 65535), or NO_PROTOCOL_CODE.
+   */
+  close(slot: number, code: number, finalBytes: Uint8Array | undefined, protocolCode: number): void;
   setTimer(slot: number, delayMs: number): void;
   clearTimer(slot: number): void;
   /** The connection waits for its protocol to open it. */
@@ -51,7 +60,7 @@ export interface ProtocolEffects {
 export interface DriverSetup {
   factory: ProtocolFactory<unknown>;
   options: unknown;
-  /** The built-in framings: deliver() is not checked. */
+  /** The built-in protocols: deliver(), encode() and closing() are not checked. */
   trusted: boolean;
   /** For errors and warnings: "protocol module file:///…" or "built-in protocol 'delimiter'". */
   label: string;
@@ -73,6 +82,8 @@ export class ProtocolDriver {
   readonly buffersFrames: boolean;
   /** The protocol uses timers (it has timeout()). */
   readonly timed: boolean;
+  /** The protocol says goodbye when the application or a shutdown closes a connection (it has closing()). */
+  readonly bidsFarewell: boolean;
   readonly #protocol: Protocol;
   readonly #link: HostLink = { effects: undefined };
   readonly #trusted: boolean;
@@ -99,6 +110,7 @@ export class ProtocolDriver {
     this.encodes = this.#protocol.encode !== undefined;
     this.buffersFrames = this.#protocol.pendingBytes !== undefined;
     this.timed = this.#protocol.timeout !== undefined;
+    this.bidsFarewell = this.#protocol.closing !== undefined;
   }
 
   /** Wires the driver to the connections it acts on (they are built after it). */
@@ -162,6 +174,34 @@ export class ProtocolDriver {
     }
   }
 
+  /**
+   * What to write last as the application or a shutdown closes the slot's
+   * connection; undefined when nothing, or when the protocol failed (counted:
+   * the connection is closing anyway, and a failure does not change why).
+   */
+  closing(slot: number, reason: 'local' | 'shutdown'): Farewell | undefined {
+    const outer = this.#current;
+    this.#current = slot;
+    let farewell: unknown;
+    try {
+      farewell = this.#protocol.closing!(slot, reason);
+    } catch (error) {
+      this.#counted('threw in closing()', error);
+      return undefined;
+    } finally {
+      this.#current = outer;
+    }
+    if (farewell === undefined) return undefined;
+    if (this.#trusted) return farewell as Farewell;
+    const { finalBytes, code } = (typeof farewell === 'object' && farewell !== null ? farewell : {}) as Partial<Farewell>;
+    if (finalBytes instanceof Uint8Array && (code === undefined || isProtocolCode(code))) return { finalBytes: Buffer.from(finalBytes), code };
+    this.#counted(
+      `returned ${describe(farewell)} from closing(), not { finalBytes: Uint8Array, code?: 0 to ${MAX_PROTOCOL_CLOSE_CODE} } or undefined`,
+      undefined,
+    );
+    return undefined;
+  }
+
   /** Bytes held for the slot's incomplete message; 0 when the protocol failed to say. */
   pendingBytes(slot: number): number {
     let bytes: unknown;
@@ -213,7 +253,7 @@ export class ProtocolDriver {
   /** Counts the failure, closes the slot's connection with 'error', and warns once per worker. */
   #failed(slot: number, what: string, error: unknown): void {
     this.#counted(what, error);
-    this.#effects!.close(slot, CloseCode.error, undefined);
+    this.#effects!.close(slot, CloseCode.error, undefined, NO_PROTOCOL_CODE);
   }
 
   #counted(what: string, error: unknown): void {
@@ -237,7 +277,7 @@ interface HostLink {
 /**
  * The host a protocol is given: a frozen object whose methods close over
  * the driver, so a protocol reaches nothing of the worker but these
- * methods. Every call is checked; the trusted host (the built-in framings)
+ * methods. Every call is checked; the trusted host (the built-in protocols)
  * skips the checks on deliver(), the one call on the per-frame path.
  */
 function createHost(driver: ProtocolDriver, setup: DriverSetup, link: HostLink): ProtocolHost {
@@ -257,7 +297,7 @@ function createHost(driver: ProtocolDriver, setup: DriverSetup, link: HostLink):
         return;
       }
       if (message.length > setup.maxFrameBytes) {
-        effects.close(slot, CloseCode['frame-too-large'], undefined);
+        effects.close(slot, CloseCode['frame-too-large'], undefined, NO_PROTOCOL_CODE);
         return;
       }
       effects.deliver(slot, message, text === true);
@@ -286,16 +326,22 @@ function createHost(driver: ProtocolDriver, setup: DriverSetup, link: HostLink):
       link.effects!.open(slot, encoded);
     },
 
-    close(slot: number, reason: ProtocolCloseReason, finalBytes?: Uint8Array): void {
+    close(slot: number, reason: ProtocolCloseReason, finalBytes?: Uint8Array, code?: number): void {
       if (!driver.serving(slot, 'close')) return;
-      if (!(PROTOCOL_CLOSE_REASONS as readonly unknown[]).includes(reason) || (finalBytes !== undefined && !(finalBytes instanceof Uint8Array))) {
+      if (
+        !(PROTOCOL_CLOSE_REASONS as readonly unknown[]).includes(reason) ||
+        (finalBytes !== undefined && !(finalBytes instanceof Uint8Array)) ||
+        (code !== undefined && !isProtocolCode(code))
+      ) {
+        const given = code !== undefined ? [reason, finalBytes, code] : finalBytes !== undefined ? [reason, finalBytes] : [reason];
         driver.misused(
           slot,
-          `called host.close() with ${describe(reason)}${finalBytes === undefined ? '' : ` and ${describe(finalBytes)}`}: the reason must be one of ${PROTOCOL_CLOSE_REASONS.join(', ')}, the final bytes a Uint8Array`,
+          `called host.close() with ${given.map(describe).join(', ')}: the reason must be one of ${PROTOCOL_CLOSE_REASONS.join(', ')}, the final bytes a Uint8Array, the code an integer from 0 to ${MAX_PROTOCOL_CLOSE_CODE}`,
         );
         return;
       }
-      link.effects!.close(slot, CloseCode[reason], finalBytes === undefined || finalBytes.length === 0 ? undefined : Buffer.from(finalBytes));
+      const bytes = finalBytes === undefined || finalBytes.length === 0 ? undefined : Buffer.from(finalBytes);
+      link.effects!.close(slot, CloseCode[reason], bytes, code ?? NO_PROTOCOL_CODE);
     },
 
     setTimer(slot: number, delayMs: number): void {
@@ -324,16 +370,21 @@ function createHost(driver: ProtocolDriver, setup: DriverSetup, link: HostLink):
   return Object.freeze(host);
 }
 
+function isProtocolCode(code: unknown): code is number {
+  return Number.isInteger(code) && (code as number) >= 0 && (code as number) <= MAX_PROTOCOL_CLOSE_CODE;
+}
+
 /** The request as UTF-8 JSON, or what is wrong with it. */
 function encodeRequest(request: OpenRequest, maxBytes: number): Uint8Array | string {
   if (typeof request !== 'object' || request === null || Array.isArray(request)) return 'is not an object';
-  const { path, headers } = request;
+  const { path, headers, protocol } = request;
   if (path !== undefined && typeof path !== 'string') return 'has a path that is not a string';
+  if (protocol !== undefined && typeof protocol !== 'string') return 'has a protocol that is not a string';
   if (headers !== undefined) {
     if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) return 'has headers that are not an object';
     for (const value of Object.values(headers)) if (typeof value !== 'string') return 'has a header value that is not a string';
   }
-  const json = Buffer.from(JSON.stringify({ path, headers }), 'utf8');
+  const json = Buffer.from(JSON.stringify({ path, headers, protocol }), 'utf8');
   return json.length <= maxBytes ? json : `takes ${json.length} bytes as JSON, over the ${maxBytes} an open event carries`;
 }
 
@@ -344,7 +395,7 @@ function isBytes(value: unknown): boolean {
   return true;
 }
 
-const METHODS = ['connect', 'read', 'encode', 'timeout', 'pendingBytes', 'disconnect'] as const;
+const METHODS = ['connect', 'read', 'encode', 'timeout', 'closing', 'pendingBytes', 'disconnect'] as const;
 
 function checkShape(protocol: unknown, label: string): Protocol {
   const fail = (what: string): never => {
