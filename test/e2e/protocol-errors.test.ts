@@ -115,6 +115,8 @@ describe('a protocol that misbehaves', () => {
       await waitFor(() => otherRecorder.closed.size === 10, 5000, 'ten closes');
       expect(otherRecorder.reasons()).toEqual({ error: 10 });
       expect(other.stats().protocolErrors).toBe(10);
+      // The server's close events come before the clients see their sockets end.
+      await waitFor(() => clients.filter((client) => client.ended).length >= 10, 5000, 'ten clients see their end');
       const alive = clients.filter((client) => !client.ended);
       expect(alive.length).toBe(20);
       for (const [i, client] of alive.entries()) client.send(`line ${i}`);
