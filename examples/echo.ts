@@ -16,21 +16,32 @@
 // `--processes N` it runs N copies of itself on one port (processes.ts):
 //
 //   npm start -- --framing delimiter --redis redis://127.0.0.1:6379 --processes 3
+//
+// `--tls-cert cert.pem --tls-key key.pem` serves TLS, whatever the protocol
+// (with `--protocol websocket`: wss://).
 
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FlamingoError, listen, type ServerOptions } from '../src/main/index.ts';
 import { CLUSTER_OPTIONS, type ClusterOptions } from '../src/shared/cluster-options.ts';
 import { OPTIONS, type OptionDescriptor, type OptionName, resolveOptions, shownDefault } from '../src/shared/options.ts';
+import type { TlsOptions } from '../src/shared/tls-options.ts';
 import { lineProtocol } from './line-protocol.ts';
 import { type ListeningMessage, supervise } from './processes.ts';
 import { stopOnSignal } from './start.ts';
 
-/** The demo echoes on the main thread, so the event consumer is not a flag; cluster is one flag per key (CLUSTER_FLAGS). */
-const NOT_FLAGS: ReadonlySet<OptionName> = new Set(['consumer', 'cluster']);
+/** The demo echoes on the main thread, so the event consumer is not a flag; cluster is one flag per key (CLUSTER_FLAGS), tls two files (TLS_FLAGS). */
+const NOT_FLAGS: ReadonlySet<OptionName> = new Set(['consumer', 'cluster', 'tls']);
 
 /** The cluster option's keys as flags: --redis, --prefix, --lease-ms, --route-buffer-bytes. */
 const CLUSTER_FLAGS = CLUSTER_OPTIONS.map((option) => ({ flag: kebab(option.name), option }));
+
+/** The tls option from two PEM files: --tls-cert and --tls-key. */
+const TLS_FLAGS = [
+  { flag: 'tls-cert', meaning: 'serve TLS with this certificate (chain), a PEM file, whatever the protocol (with websocket: wss://); needs --tls-key' },
+  { flag: 'tls-key', meaning: "the certificate's private key, a PEM file" },
+] as const;
 
 /** Flags the supervisor sets for its children itself. */
 const SUPERVISOR_SETS = new Set(['processes', 'node', 'share-port', 'port', 'metrics-port']);
@@ -87,6 +98,8 @@ function placeholder(option: OptionDescriptor): string {
       return 'NAME|URL';
     case 'tokens':
       return 'A,B';
+    case 'tls':
+      return 'FILE';
   }
 }
 
@@ -105,6 +118,7 @@ function usage(): string {
         : plain(option.meaning);
     rows.push([`--${flag} ${value}`, `${meaning} [default: ${flag === 'redis' ? 'off' : plain(option.shownDefault)}]`]);
   }
+  for (const { flag, meaning } of TLS_FLAGS) rows.push([`--${flag} FILE`, `${meaning} [default: off]`]);
   rows.push(
     ['--processes N', 'run N copies of the demo on one port (--share-port, --node auto; needs --redis), restarting any that dies'],
     ['--quiet', 'no status line each second'],
@@ -135,6 +149,7 @@ function parseFlags(): Flags {
     options: {
       ...Object.fromEntries(FLAGS.map(({ flag, presence }) => [flag, { type: presence ? ('boolean' as const) : ('string' as const) }])),
       ...Object.fromEntries(CLUSTER_FLAGS.map(({ flag }) => [flag, { type: 'string' as const, multiple: flag === 'redis' }])),
+      ...Object.fromEntries(TLS_FLAGS.map(({ flag }) => [flag, { type: 'string' as const }])),
       processes: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -156,6 +171,8 @@ function parseFlags(): Flags {
   // The demo echoes each frame exactly as it came on the wire.
   if (options.framing === 'delimiter') options.keepDelimiter ??= true;
   if (options.framing === 'length-prefix') options.keepHeader ??= true;
+  const tls = tlsFlags(given);
+  if (tls !== undefined) options.tls = tls;
   const cluster = clusterFlags(given);
   if (cluster !== undefined) options.cluster = cluster;
 
@@ -200,6 +217,24 @@ function clusterFlags(given: Record<string, string | string[] | boolean | undefi
   return cluster;
 }
 
+/** The tls option from --tls-cert and --tls-key, which go together. */
+function tlsFlags(given: Record<string, string | string[] | boolean | undefined>): TlsOptions | undefined {
+  const [cert, key] = TLS_FLAGS.map(({ flag }) => given[flag]);
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) {
+    throw new FlamingoError('ERR_FLAMINGO_INVALID_OPTION', '--tls-cert and --tls-key go together: a certificate and its private key, PEM files');
+  }
+  return { cert: readPem('tls-cert', String(cert)), key: readPem('tls-key', String(key)) };
+}
+
+function readPem(flag: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new FlamingoError('ERR_FLAMINGO_INVALID_OPTION', `--${flag}: cannot read ${JSON.stringify(file)}: ${(error as Error).message}`);
+  }
+}
+
 /** Turns a flag's text into the option's type; the option check then names what is out of range. */
 function flagValue(flag: string, option: OptionDescriptor, text: string): unknown {
   switch (option.kind) {
@@ -218,6 +253,9 @@ function flagValue(flag: string, option: OptionDescriptor, text: string): unknow
       return text === 'auto' ? text : integerFlag(flag, text);
     case 'cluster':
       return { redis: text };
+    case 'tls':
+      // Not a flag itself (see TLS_FLAGS); a file of PEM if it were.
+      return { cert: readPem(flag, text) };
     case 'protocol':
       // A built-in protocol's name, or the URL of a protocol module.
       return /^[a-z-]+$/.test(text) ? text : { module: text };
@@ -314,7 +352,8 @@ async function main(): Promise<void> {
       : o.protocol.name === o.framing.kind
         ? `framing ${o.framing.kind}`
         : `protocol ${o.protocol.name}`;
-  console.log(`flamingo echo listening on ${o.host}:${server.port} with ${server.workerCount} I/O workers (${protocol}, ${nodeText})`);
+  const tlsText = o.tls === null ? '' : ', TLS';
+  console.log(`flamingo echo listening on ${o.host}:${server.port} with ${server.workerCount} I/O workers (${protocol}${tlsText}, ${nodeText})`);
   if (server.metricsPort >= 0) console.log(`metrics on http://${o.metricsHost}:${server.metricsPort}/metrics`);
 
   let last = server.stats();

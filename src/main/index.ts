@@ -23,6 +23,7 @@ export type {
 } from '../shared/protocols/protocol.ts';
 export { BUILTIN_PROTOCOL_NAMES, PROTOCOL_CLOSE_REASONS } from '../shared/protocols/protocol.ts';
 export type { ResolvedProtocol } from '../shared/protocols/spec.ts';
+export type { Pem, ResolvedTls, TlsOptions, TlsVersion } from '../shared/tls-options.ts';
 export type { CloseReason } from '../shared/records.ts';
 export { CLOSE_REASONS } from '../shared/records.ts';
 export type { WorkerStats } from '../shared/stats.ts';

@@ -13,6 +13,7 @@ import { type ResolvedOptions, type ServerOptions, resolveOptions } from '../sha
 import { PROTOCOL_FAILURE } from '../shared/protocols/spec.ts';
 import { ringUsed } from '../shared/ring.ts';
 import { StatField, readStats, sumTotals } from '../shared/stats.ts';
+import { type TlsOptions, resolveTls } from '../shared/tls-options.ts';
 import { CommandSender, type CommandTarget, type SenderLimits } from './command-sender.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { EventDelivery } from './event-delivery.ts';
@@ -347,6 +348,20 @@ export class Server extends EventEmitter<ServerEvents> {
         cursor = page.next;
       }
     }
+  }
+
+  /**
+   * Replaces the TLS certificates (an object like the `tls` option) on every
+   * I/O worker, without a restart: connections accepted from now on get them,
+   * open ones keep theirs and stay up, and a worker replaced after a crash
+   * starts with them. Resolves once every worker has them. Bad options
+   * reject (ERR_FLAMINGO_INVALID_OPTION, or ERR_FLAMINGO_TLS with OpenSSL's
+   * reason) and change nothing.
+   */
+  async setSecureContext(options: TlsOptions): Promise<void> {
+    if (this.options.tls === null) throw new FlamingoError('ERR_FLAMINGO_TLS', 'setSecureContext() needs a server started with the tls option');
+    if (!this.#started || this.#lifecycle.state !== LifecycleState.RUNNING) throw new FlamingoError('ERR_FLAMINGO_SERVER_CLOSED', 'the server is not running');
+    await this.#supervisor.setSecureContext(resolveTls(options));
   }
 
   /** A snapshot of every worker's counters, read from shared memory. */

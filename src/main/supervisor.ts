@@ -11,13 +11,16 @@
 // ids are counted as stale), same slot generations (so no new id repeats a
 // dead one), and it joins the same port with reusePort. Only the first
 // start claims the port (see port-claim.ts): a replacement rejoins a port
-// this server already holds, so it neither probes nor re-marks it.
+// this server already holds, so it neither probes nor re-marks it. With
+// TLS, a replacement starts with the latest certificates: setSecureContext
+// writes them into every worker's init data as well as sending them.
 
 import { Worker } from 'node:worker_threads';
 import { type WorkerApi, type WorkerInit, type ShutdownReport, createSlotStatesStorage } from '../shared/control.ts';
 import { type Doorbell, createDoorbellStorage } from '../shared/doorbell.ts';
 import { FlamingoError } from '../shared/errors.ts';
 import type { ResolvedOptions } from '../shared/options.ts';
+import type { ResolvedTls } from '../shared/tls-options.ts';
 import { RecordKind } from '../shared/records.ts';
 import { createRingStorage } from '../shared/ring.ts';
 import { RingProducer } from '../shared/ring-producer.ts';
@@ -138,6 +141,18 @@ export class Supervisor {
       }),
     );
     return rings;
+  }
+
+  /**
+   * Gives every worker new certificates (checked already), and keeps them for
+   * any worker started later. Resolves once every live worker has them; a
+   * worker that dies meanwhile is left to its replacement, which starts with
+   * them.
+   */
+  async setSecureContext(tls: ResolvedTls): Promise<void> {
+    // First, so that a worker spawned from now on starts with them. Calls to one worker arrive in order, so the last call wins everywhere.
+    for (const worker of this.workers) worker.init.options = { ...worker.init.options, tls };
+    await Promise.all(this.workers.filter((w) => w.alive).map((w) => Promise.race([w.api.setSecureContext(tls), w.exited.catch(() => {})])));
   }
 
   async stopAccepting(): Promise<void> {

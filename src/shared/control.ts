@@ -25,9 +25,11 @@
 // one the dead worker gave out (commands for those ids stay stale).
 
 import type { ResolvedOptions } from './options.ts';
+import type { ResolvedTls } from './tls-options.ts';
 
 export interface WorkerInit {
   index: number;
+  /** Its `tls` is the latest certificates: the supervisor replaces it on setSecureContext, so a replacement worker starts with those. */
   options: ResolvedOptions;
   /** Worker to consumer events. */
   eventRing: SharedArrayBuffer;
@@ -112,6 +114,8 @@ export interface WorkerApi {
   listIds(cursor: number, limit: number): IdPage;
   /** The acceptor's errors so far. */
   acceptErrors(): AcceptErrors;
+  /** With `tls`: certificates for every connection accepted from now on (open ones keep theirs); throws what OpenSSL says of bad ones, and keeps the current. */
+  setSecureContext(tls: ResolvedTls): void;
   /** Test hook (testing.ts): throws an uncaught exception in the worker on its next turn; does nothing unless WorkerInit.faultHooks. */
   injectFault(): void;
 }

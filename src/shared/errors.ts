@@ -19,7 +19,8 @@ export type FlamingoErrorCode =
   | 'ERR_FLAMINGO_CLUSTER'
   | 'ERR_FLAMINGO_LEASE_LOST'
   | 'ERR_FLAMINGO_INVALID_TOPIC'
-  | 'ERR_FLAMINGO_PROTOCOL';
+  | 'ERR_FLAMINGO_PROTOCOL'
+  | 'ERR_FLAMINGO_TLS';
 
 export class FlamingoError extends Error {
   readonly code: FlamingoErrorCode;

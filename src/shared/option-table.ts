@@ -13,6 +13,7 @@ import type { BuiltinProtocolName, ProtocolModuleOption } from './protocols/prot
 import { MAX_SLOTS, MAX_WORKERS } from './id.ts';
 import type { ResolvedOptions, ServerOptions } from './option-types.ts';
 import { maxRecordPayload } from './ring.ts';
+import type { TlsOptions } from './tls-options.ts';
 
 /**
  * The options whose values bound another option (maxFrameBytes is at most
@@ -65,6 +66,8 @@ export type OptionDescriptor = OptionText &
     | { readonly kind: 'protocol'; readonly default: null }
     /** A list of HTTP tokens (header names, subprotocol names), resolved to a copy. */
     | { readonly kind: 'tokens'; readonly default: readonly string[] }
+    /** The tls option, an object of its own (tls-options.ts); null when absent. */
+    | { readonly kind: 'tls'; readonly default: null }
   );
 
 const MiB = 1024 * 1024;
@@ -249,6 +252,22 @@ export const OPTIONS = [
     shownDefault: '`0` (off)',
     meaning: 'TCP keep-alive initial delay on accepted sockets',
   },
+  {
+    name: 'tls',
+    kind: 'tls',
+    default: null,
+    shownDefault: 'off',
+    meaning:
+      "terminate TLS in every I/O worker, for every protocol (`'websocket'` becomes `wss://`): `{ key, cert }` in PEM (strings or bytes), and any other data option of `tls.createSecureContext()` (`ca`, `passphrase`, `ciphers`, `minVersion`, ...); see [TLS](#tls)",
+  },
+  {
+    name: 'tlsHandshakeTimeoutMs',
+    kind: 'integer',
+    min: 0,
+    max: DAY_MS,
+    default: 10_000,
+    meaning: 'with `tls`: a TLS handshake not done within this closes the connection, counted in `tlsHandshakeErrors` (0 = never)',
+  },
   { name: 'eventRingBytes', kind: 'ringBytes', default: 4 * MiB, shownDefault: '4 MiB', meaning: "each worker's event ring (power of two)" },
   {
     name: 'commandRingBytes',
@@ -327,7 +346,9 @@ type GivenType<D> = D extends { kind: 'integer' | 'ringBytes' }
                 ? BuiltinProtocolName | ProtocolModuleOption
                 : D extends { kind: 'tokens' }
                   ? readonly string[]
-                  : never;
+                  : D extends { kind: 'tls' }
+                    ? TlsOptions
+                    : never;
 type TableTypes = { [D in Descriptor as D['name']]: GivenType<D> };
 type NamesOf<D> = D extends { name: infer N } ? N : never;
 type KeysDiffer<A, B> = Exclude<A, B> | Exclude<B, A>;

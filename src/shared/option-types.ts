@@ -8,6 +8,7 @@ import type { ClusterOptions, ResolvedCluster } from './cluster-options.ts';
 import type { FramingSpec } from './framing/index.ts';
 import type { BuiltinProtocolName, ProtocolModuleOption } from './protocols/protocol.ts';
 import type { ResolvedProtocol } from './protocols/spec.ts';
+import type { ResolvedTls, TlsOptions } from './tls-options.ts';
 
 export interface ServerOptions {
   /** Address to listen on. Default '127.0.0.1'. */
@@ -72,6 +73,16 @@ export interface ServerOptions {
   noDelay?: boolean;
   /** TCP keep-alive initial delay in ms on accepted sockets; 0 = off. Default 0. */
   keepAliveMs?: number;
+  /**
+   * Terminate TLS in every I/O worker, for every protocol ('websocket'
+   * becomes wss://): { key, cert } in PEM (strings or bytes), and any other
+   * data option tls.createSecureContext() takes. A connection opens (its
+   * open event) once its handshake is done. server.setSecureContext()
+   * replaces the certificates at run time. Default: off.
+   */
+  tls?: TlsOptions;
+  /** With tls: a TLS handshake not done within this closes the connection (counted in tlsHandshakeErrors); 0 = never. Default 10000. */
+  tlsHandshakeTimeoutMs?: number;
   /** With host '::', accept IPv6 only (true) or IPv4 too (false). Default false. */
   ipv6Only?: boolean;
   /**
@@ -129,6 +140,9 @@ export interface ResolvedOptions {
   cluster: ResolvedCluster | null;
   noDelay: boolean;
   keepAliveMs: number;
+  /** The certificates listen() was given; server.setSecureContext() replaces the workers' copies, not this. */
+  tls: ResolvedTls | null;
+  tlsHandshakeTimeoutMs: number;
   ipv6Only: boolean;
   sharePort: boolean;
   idleTimeoutMs: number;

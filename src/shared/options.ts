@@ -14,6 +14,7 @@ import { type ResolvedProtocol, resolveProtocol } from './protocols/spec.ts';
 import { type Computed, OPTIONS, type OptionDescriptor, RESOLVED_FIRST, type ResolvedFirst } from './option-table.ts';
 import type { ResolvedOptions, ServerOptions } from './option-types.ts';
 import { MAX_RING_BYTES, MIN_RING_BYTES } from './ring.ts';
+import { resolveTls } from './tls-options.ts';
 
 export type { ResolvedOptions, ServerOptions } from './option-types.ts';
 export { OPTIONS, type OptionDescriptor, type OptionName, shownDefault } from './option-table.ts';
@@ -58,6 +59,9 @@ export function resolveOptions(input: ServerOptions = {}): ResolvedOptions {
     }
   }
   refuseOtherProtocols(given, resolved.protocol as ResolvedProtocol);
+  if (resolved.tls === null && given.tlsHandshakeTimeoutMs !== undefined) {
+    throw invalidOption('tlsHandshakeTimeoutMs', 'unset unless tls is set', given.tlsHandshakeTimeoutMs);
+  }
   const autoNode = resolved.node === 'auto';
   resolved.cluster = resolveCluster(given.cluster, autoNode);
   // Until the lease is taken at start; the server then posts the leased number to its workers.
@@ -98,6 +102,8 @@ function resolveValue(option: OptionDescriptor, value: unknown, first: ResolvedF
       return value;
     case 'cluster':
       return value;
+    case 'tls':
+      return resolveTls(value);
     case 'protocol':
       return resolveProtocol(value);
     case 'tokens':

@@ -35,7 +35,8 @@
 //     31          ACCEPT_ERRORS          I/O worker                  stats()
 //     32          PROTOCOL_ERRORS        I/O worker                  stats()
 //     33          CLOSED_BEFORE_OPEN     I/O worker                  stats()
-//     34..39      unused
+//     34          TLS_HANDSHAKE_ERRORS   I/O worker                  stats()
+//     35..39      unused
 //   line 5        the supervisor's block
 //     40          RESTARTS               supervisor (main thread)    stats()
 //   line 6        the event consumer's block
@@ -104,6 +105,8 @@ export const StatField = {
   PROTOCOL_ERRORS: 32,
   /** Connections that ended before their protocol opened them (a handshake refused or never finished): no events. */
   CLOSED_BEFORE_OPEN: 33,
+  /** TLS connections that ended before their handshake was done (failed, abandoned, or past tlsHandshakeTimeoutMs): no events. */
+  TLS_HANDSHAKE_ERRORS: 34,
   /** Times this worker index was restarted after its thread died. The supervisor's word. */
   RESTARTS: 40,
   /** Connections of this worker index closed with 'worker-exit'. The event consumer's word. */

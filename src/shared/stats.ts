@@ -206,6 +206,15 @@ const STAT_LIST = [
     total: 'closedBeforeOpen',
   },
   {
+    key: 'tlsHandshakeErrors',
+    field: StatField.TLS_HANDSHAKE_ERRORS,
+    writer: 'worker',
+    metric: 'tls_handshake_errors_total',
+    help: 'TLS connections that ended before their handshake was done: not TLS, nothing in common with the server (version, cipher), the client gave up or went away, or tlsHandshakeTimeoutMs passed. No open or close event was delivered for them.',
+    type: 'counter',
+    total: 'tlsHandshakeErrors',
+  },
+  {
     key: 'abandonedBytes',
     field: StatField.ABANDONED_BYTES,
     writer: 'worker',

@@ -1,8 +1,11 @@
 // The worker's acceptor: its reusePort listener, admission under the
 // server-wide maxConnections cap, and refusal over a limit. Accepting is all
-// it does; like Ranch's acceptor, when the process has no file descriptor
-// left for a new connection it counts the error, stops accepting for
-// BACKOFF_MS and tries again, instead of dying or spinning.
+// it does. With TLS, an admitted socket is wrapped (tls-termination.ts)
+// before it is taken: it counts from the TCP accept, as any connection, and
+// a refused one never starts a handshake. Like Ranch's acceptor, when the
+// process has no file descriptor left for a new connection it counts the
+// error, stops accepting for BACKOFF_MS and tries again, instead of dying
+// or spinning.
 //
 // Why it looks for itself (Node 24, libuv 1.52, Linux, as observed with a
 // lowered `ulimit -n` and strace): a failed accept() never reaches
@@ -34,6 +37,7 @@ import { devNull } from 'node:os';
 import type { AcceptErrors } from '../shared/control.ts';
 import type { ResolvedOptions } from '../shared/options.ts';
 import { ADMITTED_ALL, StatField, admittedBy } from '../shared/stats.ts';
+import type { TlsTermination } from './tls-termination.ts';
 
 /** How long accepting stops after an accept error. */
 export const BACKOFF_MS = 100;
@@ -51,8 +55,10 @@ export interface AcceptorParts {
   /** This worker's index: its own admission word. */
   worker: number;
   stats: Float64Array;
-  /** Takes an admitted socket; false when there is no room for it after all (it is then refused). */
+  /** Takes an admitted socket (a TLSSocket with `tls`); false when there is no room for it after all (it is then refused). */
   take: (socket: Socket) => boolean;
+  /** Wraps each admitted socket in TLS; absent, connections are plain TCP. */
+  tls?: TlsTermination;
   /** Says whether a descriptor can be had now; descriptorShortage unless a test stands in. */
   probe?: () => string | undefined;
 }
@@ -66,6 +72,7 @@ export class Acceptor {
   readonly #ownWord: number;
   readonly #stats: Float64Array;
   readonly #take: (socket: Socket) => boolean;
+  readonly #tls: TlsTermination | undefined;
   readonly #shortage: () => string | undefined;
   #state: State = State.IDLE;
   #server: Server | undefined;
@@ -83,6 +90,7 @@ export class Acceptor {
     this.#ownWord = admittedBy(parts.worker);
     this.#stats = parts.stats;
     this.#take = parts.take;
+    this.#tls = parts.tls;
     this.#shortage = parts.probe ?? descriptorShortage;
   }
 
@@ -134,11 +142,13 @@ export class Acceptor {
     Atomics.sub(this.#admission, this.#ownWord, 1);
   }
 
-  readonly #onConnection = (socket: Socket): void => {
+  readonly #onConnection = (raw: Socket): void => {
     if (this.#state === State.STOPPED || !this.#admit()) {
-      this.#refuse(socket);
+      this.#refuse(raw);
       return;
     }
+    // The current certificates, whichever listener accepted it (a reopened one too).
+    const socket = this.#tls === undefined ? raw : this.#tls.wrap(raw);
     if (!this.#take(socket)) {
       this.release();
       this.#refuse(socket);

@@ -27,6 +27,8 @@ export const SlotFlag = {
   AWAITS_OPEN: 16,
   /** Closing for good (a limit, a timeout, its protocol): no more input goes to its protocol. */
   SILENCED: 32,
+  /** Its TLS handshake is not done (AWAITS_OPEN is set too): its protocol has not started, and its timer is the handshake's deadline. */
+  AWAITS_TLS: 64,
 } as const;
 
 export class ConnectionTable {

@@ -10,6 +10,13 @@
 // open event on: if it ends before, no event is written at all
 // (closedBeforeOpen counts it).
 //
+// With TLS, a connection holds its slot (and its place under
+// maxConnections) from the TCP accept, while its handshake runs; its
+// protocol starts only once the handshake is done, and the slot's timer is
+// the handshake's deadline until then. One that ends before is the
+// consumer's no more than a protocol handshake's (tlsHandshakeErrors counts
+// it).
+//
 // Per connection at rest: the socket, a few typed-array entries (table,
 // timing wheel) and no closure or timer: the socket handlers are functions
 // made once per worker, shared by every socket, that find their slot
@@ -62,13 +69,16 @@ export class Connections implements ProtocolEffects {
   readonly #releasePlace: () => void;
   /** Connections whose open event is written and whose close event is not. */
   #reportedOpen = 0;
-  /** Connections waiting for their protocol to open them. */
+  /** Connections waiting for their protocol, or their TLS handshake, to open them. */
   #awaitingOpen = 0;
+  /** How long a TLS handshake may take (the slot's timer runs that long); 0: no TLS, or no deadline. */
+  readonly #tlsHandshakeMs: number;
   #allClosed: (() => void) | undefined;
   readonly #onData: (this: SlottedSocket, chunk: Buffer) => void;
   readonly #onEnd: (this: SlottedSocket) => void;
   readonly #onError: (this: SlottedSocket) => void;
   readonly #onClose: (this: SlottedSocket) => void;
+  readonly #onSecure: (this: SlottedSocket) => void;
 
   constructor(parts: ConnectionParts) {
     this.#options = parts.options;
@@ -82,6 +92,7 @@ export class Connections implements ProtocolEffects {
     this.#closeDeadlines = parts.closeDeadlines;
     this.#readPauses = parts.readPauses;
     this.#releasePlace = parts.releasePlace;
+    this.#tlsHandshakeMs = parts.options.tls === null || parts.wheel === undefined ? 0 : parts.options.tlsHandshakeTimeoutMs;
     // A replacement worker starts with no connections of its own.
     this.#stats[StatField.OPEN_NOW] = 0;
     this.#stats[StatField.CLOSING_NOW] = 0;
@@ -98,10 +109,17 @@ export class Connections implements ProtocolEffects {
     this.#onClose = function (this: SlottedSocket): void {
       connections.#closed(this[kSlot]);
     };
+    this.#onSecure = function (this: SlottedSocket): void {
+      connections.#secured(this[kSlot]);
+    };
     parts.protocol.bind(this);
   }
 
-  /** Opens an admitted socket: false when the table is full (the acceptor then refuses it). */
+  /**
+   * Opens an admitted socket: false when the table is full (the acceptor
+   * then refuses it). With TLS it is a TLSSocket whose handshake has begun,
+   * and it starts once that is done ('secure').
+   */
   add(raw: Socket): boolean {
     const socket = raw as SlottedSocket;
     const table = this.#table;
@@ -113,21 +131,45 @@ export class Connections implements ProtocolEffects {
     if (o.noDelay) socket.setNoDelay(true);
     if (o.keepAliveMs > 0) socket.setKeepAlive(true, o.keepAliveMs);
     this.#wheel?.add(slot);
-    if (this.#protocol.handshake) {
-      table.flags[slot]! |= SlotFlag.AWAITS_OPEN;
-      this.#awaitingOpen++;
-    } else {
-      this.#reportOpen(slot, undefined);
-    }
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
+    if (o.tls === null) {
+      this.#begin(slot);
+      return true;
+    }
+    table.flags[slot]! |= SlotFlag.AWAITS_OPEN | SlotFlag.AWAITS_TLS;
+    this.#awaitingOpen++;
+    if (this.#tlsHandshakeMs > 0) this.#wheel!.setTimer(slot, this.#tlsHandshakeMs);
+    // 'secure' comes once (no renegotiation: OpenSSL refuses a client's); #secured checks anyway.
+    socket.on('secure', this.#onSecure);
+    return true;
+  }
+
+  /** The connection starts for its protocol: it opens now, or once its protocol's handshake opens it. */
+  #begin(slot: number): void {
+    if (this.#protocol.handshake) {
+      this.#table.flags[slot]! |= SlotFlag.AWAITS_OPEN;
+      this.#awaitingOpen++;
+    } else {
+      this.#reportOpen(slot, undefined);
+    }
     // Events are waiting for ring space: a newcomer must not add a read to the
     // stash. It starts paused and resumes with the others once the stash drains.
     if (this.#outbox.stalled) this.#readPauses.pause(slot);
     this.#protocol.connect(slot);
-    return true;
+  }
+
+  /** The TLS handshake is done: the connection starts, unless it is closing already (then it ends as it began, unknown to the consumer). */
+  #secured(slot: number): void {
+    const table = this.#table;
+    const flags = table.flags[slot]!;
+    if ((flags & SlotFlag.AWAITS_TLS) === 0 || table.closeCode[slot] !== 0) return;
+    table.flags[slot] = flags & ~(SlotFlag.AWAITS_TLS | SlotFlag.AWAITS_OPEN);
+    this.#awaitingOpen--;
+    this.#wheel?.clearTimer(slot);
+    this.#begin(slot);
   }
 
   /** The protocol's message: one whole message of the connection in `slot`. */
@@ -240,7 +282,9 @@ export class Connections implements ProtocolEffects {
   /** Idle too long ('idle-timeout'), an incomplete frame waited too long ('frame-timeout'), or the protocol's timer is due. */
   expire(slot: number, why: number): void {
     if (why === Expiry.PROTOCOL) {
-      if (!this.silenced(slot)) this.#protocol.timeout(slot);
+      // Before the TLS handshake is done the timer is its deadline (the protocol has not started).
+      if ((this.#table.flags[slot]! & SlotFlag.AWAITS_TLS) !== 0) this.closeNow(slot, CloseCode.error);
+      else if (!this.silenced(slot)) this.#protocol.timeout(slot);
       return;
     }
     this.closeNow(slot, why === Expiry.IDLE ? CloseCode['idle-timeout'] : CloseCode['frame-timeout']);
@@ -358,13 +402,14 @@ export class Connections implements ProtocolEffects {
     if ((flags & SlotFlag.AWAITS_OPEN) !== 0) {
       // The consumer never heard of it: no event, only a count.
       this.#awaitingOpen--;
-      this.#stats[StatField.CLOSED_BEFORE_OPEN]!++;
+      this.#stats[(flags & SlotFlag.AWAITS_TLS) !== 0 ? StatField.TLS_HANDSHAKE_ERRORS : StatField.CLOSED_BEFORE_OPEN]!++;
       this.#wheel?.remove(slot);
     } else if ((flags & SlotFlag.REPORTED) === 0) {
       table.decideClose(slot, CloseCode.peer);
       this.#reportClose(slot, 0);
     }
-    this.#protocol.disconnect(slot);
+    // A protocol hears of a connection from connect() on, which waits for its TLS handshake.
+    if ((flags & SlotFlag.AWAITS_TLS) === 0) this.#protocol.disconnect(slot);
     table.release(slot);
     this.#countClosing();
     this.#releasePlace();

@@ -8,13 +8,14 @@
 // and exposes it. The parts:
 //
 //   Acceptor        listener, admission, refusal, accept errors and back-off
+//   TlsTermination  with `tls`: the current certificates, and the TLS wrap of each admitted socket
 //   ProtocolDriver  the protocol (a framing, or a user's module), guarded
 //   Connections     socket handlers, the protocol's effects, writes, every way a connection ends
 //   ConnectionTable slot-indexed state of every connection
 //   EventOutbox     events into the event ring, the stash while it is full
 //   ReadPauses      sockets that stop reading while the ring is full
 //   CommandInbox    commands from the command rings
-//   TimingWheel     idle and incomplete-frame timeouts, protocol timers
+//   TimingWheel     idle and incomplete-frame timeouts, protocol timers, TLS handshake deadlines
 //   CloseDeadlines  the bound on a closing connection's last writes
 //   Sampler         event-loop utilisation and buffered bytes, once a second
 //
@@ -23,6 +24,7 @@
 // the worker listens: a protocol that fails to load fails listen().
 
 import type { AcceptErrors, ConnectionInfo, IdPage, ShutdownReport, WorkerApi, WorkerInit } from '../shared/control.ts';
+import type { ResolvedTls } from '../shared/tls-options.ts';
 import { Doorbell } from '../shared/doorbell.ts';
 import { PROTOCOL_FAILURE } from '../shared/protocols/spec.ts';
 import { OPEN_ADDRESS, OPEN_MAX_ADDRESS, OPEN_REQUEST_MAX_BYTES } from '../shared/records.ts';
@@ -39,8 +41,9 @@ import { loadProtocol } from './protocols/load.ts';
 import { ReadPauses } from './read-pauses.ts';
 import { Sampler } from './sampler.ts';
 import { TimingWheel } from './timing-wheel.ts';
+import { TlsTermination } from './tls-termination.ts';
 
-/** How fine a wheel's tick is when the protocol sets timers: they fire up to about three ticks late. */
+/** How fine a wheel's tick is when it runs timers (the protocol's, TLS handshake deadlines): they fire up to about three ticks late. */
 const PROTOCOL_TIMER_TICK_MS = 100;
 
 export class IoWorker implements WorkerApi {
@@ -55,6 +58,10 @@ export class IoWorker implements WorkerApi {
   readonly #closeDeadlines: CloseDeadlines;
   readonly #acceptor: Acceptor;
   readonly #sampler: Sampler;
+  /** With `tls`: the certificates new connections get. */
+  readonly #tls: TlsTermination | undefined;
+  /** Why the certificates could not be loaded: listen() fails with it. */
+  #tlsFailure: unknown;
   /** Built once the protocol has loaded (see #prepare); no socket is accepted before. */
   #wheel: TimingWheel | undefined;
   #connections: Connections | undefined;
@@ -76,6 +83,12 @@ export class IoWorker implements WorkerApi {
       onOverLimit: () => readPauses.pauseAll(),
     });
     this.#closeDeadlines = new CloseDeadlines(o.closeTimeoutMs, (slot, generation) => this.#connections?.closeDeadlinePassed(slot, generation));
+    // Made before the control plane is exposed, so a setSecureContext() always comes after.
+    try {
+      this.#tls = o.tls === null ? undefined : new TlsTermination(o.tls);
+    } catch (error) {
+      this.#tlsFailure = error;
+    }
     this.#acceptor = new Acceptor({
       options: o,
       admission: init.admission,
@@ -83,6 +96,7 @@ export class IoWorker implements WorkerApi {
       stats,
       // The acceptor listens only once #prepare has built the connections.
       take: (socket) => this.#connections!.add(socket),
+      tls: this.#tls,
     });
     // Commands name connections, which exist only once the connections do.
     this.#commands = new CommandInbox(new Doorbell(init.commandBell), init.commandRings, table, stats, {
@@ -110,14 +124,16 @@ export class IoWorker implements WorkerApi {
       maxRequestBytes: Math.min(OPEN_REQUEST_MAX_BYTES, maxRecordPayload(o.eventRingBytes) - OPEN_ADDRESS - OPEN_MAX_ADDRESS),
     });
     const frameTimeoutMs = protocol.buffersFrames ? o.frameTimeoutMs : 0;
+    // A connection's TLS handshake deadline is its slot's timer, until its protocol starts (connections.ts).
+    const timers = protocol.timed || (o.tls !== null && o.tlsHandshakeTimeoutMs > 0);
     this.#wheel =
-      o.idleTimeoutMs > 0 || frameTimeoutMs > 0 || protocol.timed
+      o.idleTimeoutMs > 0 || frameTimeoutMs > 0 || timers
         ? new TimingWheel(
             o.maxConnectionsPerWorker,
             o.idleTimeoutMs,
             frameTimeoutMs,
             (slot, why) => this.#connections!.expire(slot, why),
-            protocol.timed ? PROTOCOL_TIMER_TICK_MS : 0,
+            timers ? PROTOCOL_TIMER_TICK_MS : 0,
           )
         : undefined;
     this.#connections = new Connections({
@@ -142,6 +158,7 @@ export class IoWorker implements WorkerApi {
       // The control plane keeps an error's name and message: the server rethrows this one as ERR_FLAMINGO_PROTOCOL.
       throw Object.assign(new Error(error instanceof Error ? error.message : String(error)), { name: PROTOCOL_FAILURE });
     }
+    if (this.#tlsFailure !== undefined) throw this.#tlsFailure;
     if (this.#faultHooks && process.env.FLAMINGO_FAULT_ON_LISTEN === String(this.#index)) {
       // Test-only: die before listening, as a worker that fails at start would.
       setImmediate(() => {
@@ -182,6 +199,11 @@ export class IoWorker implements WorkerApi {
 
   acceptErrors(): AcceptErrors {
     return this.#acceptor.errors;
+  }
+
+  setSecureContext(tls: ResolvedTls): void {
+    if (this.#tls === undefined) throw new Error(`I/O worker ${this.#index} has no TLS to replace the certificates of`);
+    this.#tls.replace(tls);
   }
 
   /** Test-only: off unless the server started with FLAMINGO_FAULT_HOOKS=1, so no caller can crash a production worker. */

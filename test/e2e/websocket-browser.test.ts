@@ -1,8 +1,9 @@
 // A real browser against the WebSocket protocol: Chromium (the Debian
 // package, through puppeteer-core: test/helpers/browser.ts) runs
-// `new WebSocket(url)` in a page, echoes text and binary messages with every
-// byte checked in the page, and closes cleanly; the server's side of the
-// same conversation is checked here.
+// `new WebSocket(url)` in a page, over ws:// and over wss:// (TLS in the
+// I/O workers, a test certificate the browser is told to trust), echoes
+// text and binary messages with every byte checked in the page, and closes
+// cleanly; the server's side of the same conversation is checked here.
 //
 // The page comes from a loopback HTTP server, as an application's page
 // would come from its own host: Chromium refuses a WebSocket to a loopback
@@ -14,6 +15,7 @@ import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from '../helpers/browser.ts';
 import { waitFor } from '../helpers/clients.ts';
+import { type TestCert, makeTestCert } from '../helpers/tls-cert.ts';
 import { EchoServer } from '../helpers/websocket.ts';
 
 /** What the page saw of one WebSocket session. */
@@ -133,10 +135,56 @@ describe('a real browser (Chromium) over ws://', () => {
     await waitFor(() => e.closes.size === 1, 5000, 'the close event');
     expect([...e.closes.values()]).toEqual([{ reason: 'local', code: 1000 }]);
   });
+});
 
-  // The wss:// case belongs here once the server takes a `tls` option:
-  // makeTestCert() (test/helpers/tls-cert.ts), EchoServer.start({ tls: { key,
-  // cert } }), a browser from launchBrowser({ trustSpki: [cert.spki] }), and
-  // browserSession(page, `wss://localhost:${port}/...`, MESSAGES) with the
-  // same expectations as the first case.
+describe('a real browser (Chromium) over wss://', () => {
+  let cert: TestCert;
+  let browser: Browser;
+  let page: Page;
+  let origin: Awaited<ReturnType<typeof servePage>>;
+  let echo: EchoServer | undefined;
+
+  beforeAll(async () => {
+    cert = makeTestCert();
+    origin = await servePage();
+    // It trusts exactly the test certificate's key, and no other.
+    browser = await launchBrowser({ trustSpki: [cert.spki] });
+    page = await browser.newPage();
+    await page.goto(origin.url);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await origin?.close();
+    cert?.remove();
+  });
+
+  afterEach(async () => {
+    await echo?.shutdown();
+    echo = undefined;
+  });
+
+  it("opens with new WebSocket('wss://...'), echoes text and binary byte for byte, and closes cleanly with 1000", async () => {
+    const e = (echo = await EchoServer.start({ tls: { key: cert.key, cert: cert.cert } }));
+    const session = await browserSession(page, `wss://127.0.0.1:${e.port}/secure?from=chromium`, MESSAGES);
+    expect(session.echoes).toEqual(MESSAGES.map(() => true));
+    expect(session).toMatchObject({ protocol: '', extensions: '', closeCode: 1000, wasClean: true });
+    const id = e.onlyId();
+    expect(e.opens.get(id)!.path).toBe('/secure?from=chromium');
+    expect(e.messages.map((m) => m.text)).toEqual(MESSAGES.map((m) => typeof m === 'string'));
+    expect(await e.closeOf(id)).toEqual({ reason: 'peer', code: 1000 });
+    expect(e.server.stats().tlsHandshakeErrors).toBe(0);
+  });
+
+  it('refuses a certificate it was not told to trust: the handshake fails, no open event', async () => {
+    const untrusted = makeTestCert();
+    try {
+      const e = (echo = await EchoServer.start({ tls: { key: untrusted.key, cert: untrusted.cert } }));
+      await expect(browserSession(page, `wss://127.0.0.1:${e.port}/`, ['never'])).rejects.toThrow(/failed to open/);
+      await waitFor(() => e.server.stats().tlsHandshakeErrors === 1, 5000, 'the failed handshake counted');
+      expect(e.opens.size).toBe(0);
+    } finally {
+      untrusted.remove();
+    }
+  });
 });

@@ -1,13 +1,18 @@
 // The acceptor as a part, on real loopback sockets in one thread: admission
-// under the shared maxConnections words, refusal, and the back-off when no
+// under the shared maxConnections words, refusal, the back-off when no
 // file descriptor can be had (the probe stood in for, so the test controls
-// when descriptors run out; accept-errors.test.ts runs out of them for real).
+// when descriptors run out; accept-errors.test.ts runs out of them for real),
+// and the TLS wrap of what it admits.
 
 import net from 'node:net';
+import tls from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ADMITTED_ALL, StatField, admittedBy, createAdmissionStorage, createStatsStorage, statsView } from '../../src/shared/stats.ts';
 import { Acceptor, type AcceptorParts, BACKOFF_MS, descriptorShortage } from '../../src/worker/acceptor.ts';
+import { TlsTermination } from '../../src/worker/tls-termination.ts';
 import { connect, waitFor } from '../helpers/clients.ts';
+import { makeTestCert } from '../helpers/tls-cert.ts';
+import { fingerprintOf, peerFingerprint, tlsConnect } from '../helpers/tls-clients.ts';
 
 const options = { host: '127.0.0.1', backlog: 511, ipv6Only: false, maxConnections: 3 };
 
@@ -120,6 +125,41 @@ describe('Acceptor', () => {
     await new Promise((resolve) => setTimeout(resolve, 3 * BACKOFF_MS));
     expect(a.acceptor.errors).toMatchObject({ lastCode: 'ENFILE', listening: false });
     expect(await attempt(port)).toBe('ECONNREFUSED');
+  });
+
+  it('with TLS, a listener reopened after a back-off serves the certificates given meanwhile, and one over maxConnections is refused before it is wrapped', async () => {
+    const [first, second] = [makeTestCert(), makeTestCert()];
+    try {
+      let shortage: string | undefined;
+      const termination = new TlsTermination({ key: first.key, cert: first.cert });
+      const admission = createAdmissionStorage();
+      const a = acceptor({ admission, worker: 0, probe: () => shortage, tls: termination });
+      const port = await a.acceptor.listen(0);
+      const before = await tlsConnect(port, first);
+      expect(peerFingerprint(before)).toBe(fingerprintOf(first));
+      expect(a.taken[0]).toBeInstanceOf(tls.TLSSocket);
+
+      shortage = 'EMFILE';
+      await waitFor(() => !a.acceptor.errors.listening, 2000, 'the listener to close');
+      termination.replace({ key: second.key, cert: second.cert });
+      shortage = undefined;
+      await waitFor(() => a.acceptor.errors.listening, 2000, 'the listener to come back');
+      const after = await tlsConnect(port, second);
+      expect(peerFingerprint(after)).toBe(fingerprintOf(second));
+      // The connection from before the back-off keeps its certificate.
+      expect(peerFingerprint(before)).toBe(fingerprintOf(first));
+
+      // Over maxConnections (3): refused on the raw socket, before any TLS.
+      Atomics.store(new Int32Array(admission), ADMITTED_ALL, 3);
+      const taken = a.taken.length;
+      const refused = await connect(port);
+      sockets.push(before, after, refused);
+      await waitFor(() => a.stats[StatField.REJECTED] === 1, 5000, 'the refusal');
+      expect(a.taken.length).toBe(taken);
+    } finally {
+      first.remove();
+      second.remove();
+    }
   });
 
   it('descriptorShortage() finds none while descriptors are to be had', () => {
