@@ -28,7 +28,7 @@ import { CLUSTER_OPTIONS, type ClusterOptions } from '../src/shared/cluster-opti
 import { OPTIONS, type OptionDescriptor, type OptionName, resolveOptions, shownDefault } from '../src/shared/options.ts';
 import type { TlsOptions } from '../src/shared/tls-options.ts';
 import { lineProtocol } from './line-protocol.ts';
-import { type ListeningMessage, supervise } from './processes.ts';
+import { announceListening, supervise, supervisedChild } from './processes.ts';
 import { stopOnSignal } from './start.ts';
 
 /** The demo echoes on the main thread, so the event consumer is not a flag; cluster is one flag per key (CLUSTER_FLAGS), tls two files (TLS_FLAGS). */
@@ -300,14 +300,8 @@ async function superviseProcesses(flags: Flags): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  // Started by a supervisor (--processes): an IPC channel that must not keep this process alive.
-  const supervised = process.send !== undefined;
-  if (supervised) {
-    process.channel?.unref();
-    // Should the supervisor die, writes to its pipes fail: not a reason to crash.
-    process.stdout.on('error', () => {});
-    process.stderr.on('error', () => {});
-  }
+  // Started by a supervisor (--processes)?
+  const supervised = supervisedChild();
   let flags: Flags;
   try {
     flags = parseFlags();
@@ -382,11 +376,7 @@ async function main(): Promise<void> {
   }, 1000);
 
   const stopper = stopOnSignal(server, { before: () => clearInterval(status) });
-  if (supervised) {
-    process.send!({ kind: 'listening', port: server.port, node: server.node } satisfies ListeningMessage);
-    // The supervisor is gone (killed, say): nobody would restart or stop this process, so stop now.
-    process.once('disconnect', () => void stopper.stop('supervisor gone'));
-  }
+  if (supervised) announceListening(server, stopper);
 }
 
 await main();

@@ -10,10 +10,13 @@
 //
 // A child tells the supervisor that it listens through the IPC channel
 // (`ListeningMessage`), and shuts down gracefully by itself if the
-// supervisor goes away (the channel disconnects).
+// supervisor goes away (the channel disconnects): supervisedChild() and
+// announceListening() below are a child's side of it.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import readline from 'node:readline';
+import type { Server } from '../src/main/index.ts';
+import type { Stopper } from './start.ts';
 
 /** What a supervised child sends once it listens. */
 export interface ListeningMessage {
@@ -32,6 +35,10 @@ export interface SuperviseOptions {
   port: number;
   /** A metrics port, or -1: child i serves its metrics on metricsPort + i, so they do not collide. */
   metricsPort: number;
+  /** What the children are, for the supervisor's first line: 'echo' unless told. */
+  name?: string;
+  /** Called once, when every child has listened: with the port they share. */
+  ready?: (port: number) => void;
 }
 
 /** Restarts allowed per child within a minute; past it the supervisor gives up on that child. */
@@ -51,6 +58,8 @@ interface Slot {
   restarts: number[];
   timer: NodeJS.Timeout | undefined;
   gaveUp: boolean;
+  /** It has listened at least once. */
+  listened: boolean;
 }
 
 /** Runs the children until a signal stops them (or none is left); resolves with the exit code for the supervisor. */
@@ -62,10 +71,12 @@ export function supervise(o: SuperviseOptions): Promise<number> {
     restarts: [],
     timer: undefined,
     gaveUp: false,
+    listened: false,
   }));
   let port = o.port;
   /** A child has listened once: from then on a child that exits with code 2 is restarted like any other. */
   let anyListened = false;
+  let allListened = false;
   let stopping = false;
   let exitCode = 0;
   let killTimer: NodeJS.Timeout | undefined;
@@ -92,6 +103,11 @@ export function supervise(o: SuperviseOptions): Promise<number> {
       if (message?.kind !== 'listening') return;
       slot.node = message.node;
       console.log(`child ${slot.index} pid ${child.pid} node ${message.node}`);
+      slot.listened = true;
+      if (!allListened && slots.every((s) => s.listened)) {
+        allListened = true;
+        o.ready?.(message.port);
+      }
       if (!anyListened) {
         anyListened = true;
         if (port === 0) {
@@ -175,7 +191,9 @@ export function supervise(o: SuperviseOptions): Promise<number> {
 
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  console.log(`flamingo echo supervisor (pid ${process.pid}): starting ${o.processes} processes on port ${port === 0 ? '(the first one picks)' : port}`);
+  console.log(
+    `flamingo ${o.name ?? 'echo'} supervisor (pid ${process.pid}): starting ${o.processes} processes on port ${port === 0 ? '(the first one picks)' : port}`,
+  );
   if (port === 0) start(slots[0]!);
   else for (const slot of slots) start(slot);
   return done;
@@ -184,4 +202,24 @@ export function supervise(o: SuperviseOptions): Promise<number> {
 /** The supervisor's own Node flags for its children (type stripping on an older Node, say), but not an inspector: its port would collide. */
 function nodeFlags(): string[] {
   return process.execArgv.filter((flag) => !flag.startsWith('--inspect'));
+}
+
+/**
+ * In a process supervise() started, readies it to be a child: the IPC
+ * channel must not keep it alive, and writes to the pipes of a supervisor
+ * that died must not crash it. Returns whether it is such a child.
+ */
+export function supervisedChild(): boolean {
+  if (process.send === undefined) return false;
+  process.channel?.unref();
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
+  return true;
+}
+
+/** A supervised child listens: tells its supervisor, and stops by itself should the supervisor go away. */
+export function announceListening(server: Server, stopper: Stopper): void {
+  process.send!({ kind: 'listening', port: server.port, node: server.node } satisfies ListeningMessage);
+  // The supervisor is gone (killed, say): nobody would restart or stop this process, so stop now.
+  process.once('disconnect', () => void stopper.stop('supervisor gone'));
 }

@@ -7,11 +7,19 @@ import { FlamingoError, type Server, type ServerOptions, listen } from '../src/m
 
 type Flags = NonNullable<ParseArgsConfig['options']>;
 
+export type ExampleFlags = Record<string, string | boolean | undefined>;
+
 export async function startExample<F extends Flags>(
   defaultPort: number,
   options: ServerOptions,
   extraFlags: F = {} as F,
-): Promise<{ server: Server; flags: Record<string, string | boolean | undefined> }> {
+): Promise<{ server: Server; flags: ExampleFlags }> {
+  const flags = exampleFlags(defaultPort, extraFlags);
+  return { server: await listenOrExit(flags, options), flags };
+}
+
+/** Reads --port, --host and --workers, and the example's own flags. */
+export function exampleFlags<F extends Flags>(defaultPort: number, extraFlags: F = {} as F): ExampleFlags {
   const { values } = parseArgs({
     options: {
       port: { type: 'string', default: String(defaultPort) },
@@ -20,16 +28,19 @@ export async function startExample<F extends Flags>(
       ...extraFlags,
     },
   });
-  const flags = values as Record<string, string | boolean | undefined>;
+  return values as ExampleFlags;
+}
+
+/** Listens with --port, --host and --workers and `options`; a refused option exits with code 2. */
+export async function listenOrExit(flags: ExampleFlags, options: ServerOptions): Promise<Server> {
   try {
     // Invalid values (a port of 70000, 0 workers) are refused here with the option's name.
-    const server = await listen({
+    return await listen({
       port: Number(flags.port),
       host: String(flags.host),
       ...(flags.workers === undefined ? {} : { workers: Number(flags.workers) }),
       ...options,
     });
-    return { server, flags };
   } catch (error) {
     if (!(error instanceof FlamingoError)) throw error;
     console.error(`${error.code}: ${error.message}`);
