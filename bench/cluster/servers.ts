@@ -37,10 +37,28 @@ export class Redis {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  /** redis-server on a free loopback port, no persistence, logging to stdout; resolves once it accepts connections. */
-  static async start(): Promise<Redis> {
+  /**
+   * redis-server on a free loopback port, no persistence, logging to stdout; resolves once it accepts connections.
+   * `clients`: it serves clients from any 127.x source address (protected mode off; it still binds 127.0.0.1 only)
+   * and up to `maxClients` of them (bench/pubsub).
+   */
+  static async start(clients?: { maxClients: number }): Promise<Redis> {
     const port = await freePort();
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'yes', '--loglevel', 'notice'];
+    const args = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--protected-mode',
+      clients ? 'no' : 'yes',
+      '--loglevel',
+      'notice',
+    ];
+    if (clients) args.push('--maxclients', String(clients.maxClients));
     const child = new Child('redis-server', 'redis-server', args);
     try {
       await child.waitLine('"Ready to accept connections"', (line) => (line.includes('Ready to accept connections') ? true : undefined), READY_TIMEOUT_MS);

@@ -38,6 +38,18 @@
 //               quit
 //       stdout: connected (with "ports"), published (with cumulative per-topic "counts"), result
 //
+// --proto resp speaks RESP2 instead (redis-server, examples/pubsub; used by
+// bench/pubsub/run.ts), with the same checks and the same payload:
+//   sub  sends *2 SUBSCRIBE t<k>, waits for its confirmation
+//        (*3 $9 subscribe $n t<k> :1), then every push must be
+//        *3 $7 message $n t<k> $64 <payload>. Channel names and payloads hold
+//        no CR or LF, so every RESP element arrives as one CRLF-terminated
+//        line: the line splitter below (which keeps partial lines across
+//        reads) feeds a small per-connection state machine that checks each
+//        array's header, each bulk length against its line, and the channel.
+//   pub  sends *3 PUBLISH t<k> <payload> and reads the integer replies
+//        (":n"; a "-ERR" line counts as an error line).
+//
 // The connection options, sockets (closed with a reset: no TIME_WAIT), the
 // event loop (end of stdin or --max-seconds ends the process) and the latency
 // histogram are bench/common/epoll-client.h, shared with bench/load/loadgen.c.
@@ -53,8 +65,12 @@
 #define PAYLOAD 64
 #define RX_LINE 128 /* a connection's partial line; longer lines are corrupt */
 #define PUB_OUT_BYTES (1 << 20)
+#define PUB_MAX_LINE 160 /* one publish on the wire, either protocol, at most */
 
 enum mode { MODE_SUB, MODE_PUB };
+enum proto { PROTO_LINE, PROTO_RESP };
+/* RESP sub: where a connection is within the array being received. */
+enum resp_kind { R_NONE, R_SUBSCRIBE, R_MESSAGE };
 enum conn_state { C_UNSTARTED, C_CONNECTING, C_SUBSCRIBING, C_OPEN, C_CLOSED };
 enum phase { P_CONNECT, P_READY, P_RUN, P_CHECK, P_DONE };
 static const char *const phase_names[] = {"connect", "ready", "run", "check", "done"};
@@ -68,11 +84,16 @@ struct conn {
   uint16_t topic;
   uint16_t local_port;
   uint32_t next_seq; /* sub: the sequence number expected next */
+  /* RESP sub: elements of the current array still due (0: expecting an array header), the element's index,
+     the length announced by the last $ line (-1: none), and what the array is. */
+  uint8_t resp_left, resp_elem, resp_kind;
+  int16_t resp_bulk;
   char rx[RX_LINE];
 };
 
 /* Options. */
 static int mode; /* enum mode */
+static int proto; /* enum proto */
 static uint32_t topics, first_global;
 
 /* State. */
@@ -206,12 +227,26 @@ static void on_connect_ready(struct conn *c, uint32_t idx) {
   }
   c->state = C_SUBSCRIBING;
   open_conns++;
-  char line[32];
-  int n = snprintf(line, sizeof line, "SUB t%u\n", c->topic);
+  char line[64], chan[16];
+  int cn = snprintf(chan, sizeof chan, "t%u", c->topic);
+  int n = proto == PROTO_RESP ? snprintf(line, sizeof line, "*2\r\n$9\r\nSUBSCRIBE\r\n$%d\r\n%s\r\n", cn, chan)
+                              : snprintf(line, sizeof line, "SUB t%u\n", c->topic);
   send_short(c, idx, line, (size_t)n);
 }
 
+static void sub_payload(struct conn *c, uint32_t idx, const char *p, uint32_t n);
+static void sub_resp_line(struct conn *c, uint32_t idx, const char *p, uint32_t n);
+static void resp_bad(struct conn *c, uint32_t idx, const char *why, const char *p, uint32_t n);
+
 static void sub_line(struct conn *c, uint32_t idx, const char *p, uint32_t n) {
+  if (proto == PROTO_RESP) {
+    if (n == 0 || p[n - 1] != '\r') {
+      resp_bad(c, idx, "a line without CR", p, n);
+      return;
+    }
+    sub_resp_line(c, idx, p, n - 1);
+    return;
+  }
   if (n > 0 && p[n - 1] == '\r') n--;
   if (c->state == C_SUBSCRIBING) {
     char want[32];
@@ -234,6 +269,21 @@ static void sub_line(struct conn *c, uint32_t idx, const char *p, uint32_t n) {
     return;
   }
   if (n == PAYLOAD) {
+    sub_payload(c, idx, p, n);
+    return;
+  }
+  if (n >= 3 && memcmp(p, "ERR", 3) == 0) {
+    err_lines++;
+    note(first_err_line, "%.*s", (int)(n < 150 ? n : 150), p);
+    return;
+  }
+  corrupt++;
+  note(first_verify_error, "connection %u topic %u: unexpected line of %u bytes: %.*s", idx, c->topic, n, (int)(n < 80 ? n : 80), p);
+}
+
+/* One delivered payload (PAYLOAD bytes): checked, counted, timed. */
+static void sub_payload(struct conn *c, uint32_t idx, const char *p, uint32_t n) {
+  {
     uint32_t topic, seq;
     uint64_t ts;
     if (!parse_payload(p, &topic, &seq, &ts)) {
@@ -263,21 +313,101 @@ static void sub_line(struct conn *c, uint32_t idx, const char *p, uint32_t n) {
       latency_add(&window_latency, now > ts ? now - ts : 0);
       window_stamped++;
     }
-    return;
   }
-  if (n >= 3 && memcmp(p, "ERR", 3) == 0) {
+}
+
+/* RESP sub: a malformed or unexpected element. Before the confirmation the connection is closed (as in line mode). */
+static void resp_bad(struct conn *c, uint32_t idx, const char *why, const char *p, uint32_t n) {
+  if (n > 0 && p[0] == '-') {
     err_lines++;
     note(first_err_line, "%.*s", (int)(n < 150 ? n : 150), p);
+  }
+  if (c->state == C_SUBSCRIBING) {
+    verify_errors++;
+    note(first_verify_error, "connection %u: %s before the SUBSCRIBE confirmation: %.*s", idx, why, (int)(n < 100 ? n : 100), p);
+    close_conn(c);
     return;
   }
   corrupt++;
-  note(first_verify_error, "connection %u topic %u: unexpected line of %u bytes: %.*s", idx, c->topic, n, (int)(n < 80 ? n : 80), p);
+  note(first_verify_error, "connection %u topic %u: %s: %.*s", idx, c->topic, why, (int)(n < 80 ? n : 80), p);
+  c->resp_left = 0; /* resynchronise at the next array header */
+  c->resp_bulk = -1;
+}
+
+/* RESP sub: one CRLF-terminated line (without its CRLF). */
+static void sub_resp_line(struct conn *c, uint32_t idx, const char *p, uint32_t n) {
+  if (c->resp_left == 0) {
+    c->resp_bulk = -1;
+    if (n == 2 && p[0] == '*' && p[1] == '3') {
+      c->resp_left = 3;
+      c->resp_elem = 0;
+      c->resp_kind = R_NONE;
+      return;
+    }
+    resp_bad(c, idx, "not a 3-element array header", p, n);
+    return;
+  }
+  if (c->resp_bulk < 0) {
+    /* A $ length line, or the integer that ends a subscribe confirmation. */
+    if (c->resp_kind == R_SUBSCRIBE && c->resp_elem == 2) {
+      if (n >= 2 && p[0] == ':') {
+        c->resp_left = 0;
+        if (c->state == C_SUBSCRIBING) {
+          c->state = C_OPEN;
+          pending--;
+          subscribed++;
+        }
+        return;
+      }
+      resp_bad(c, idx, "no subscription count", p, n);
+      return;
+    }
+    uint32_t len;
+    if (n >= 2 && n <= 4 && p[0] == '$' && parse_dec(p + 1, (int)n - 1, &len) && len < RX_LINE) {
+      c->resp_bulk = (int16_t)len;
+      return;
+    }
+    resp_bad(c, idx, "expected a bulk string length", p, n);
+    return;
+  }
+  if ((uint32_t)c->resp_bulk != n) {
+    resp_bad(c, idx, "bulk string of the wrong length", p, n);
+    return;
+  }
+  c->resp_bulk = -1;
+  uint32_t elem = c->resp_elem++;
+  c->resp_left--;
+  if (elem == 0) {
+    if (n == 7 && memcmp(p, "message", 7) == 0 && c->state == C_OPEN) c->resp_kind = R_MESSAGE;
+    else if (n == 9 && memcmp(p, "subscribe", 9) == 0 && c->state == C_SUBSCRIBING) c->resp_kind = R_SUBSCRIBE;
+    else resp_bad(c, idx, "unexpected push kind", p, n);
+    return;
+  }
+  if (elem == 1) {
+    char chan[16];
+    int cn = snprintf(chan, sizeof chan, "t%u", c->topic);
+    if (n != (uint32_t)cn || memcmp(p, chan, n) != 0) {
+      if (c->resp_kind == R_MESSAGE) {
+        misrouted++;
+        note(first_verify_error, "connection %u topic %u: a message on channel %.*s", idx, c->topic, (int)(n < 20 ? n : 20), p);
+        c->resp_kind = R_NONE; /* skip its payload */
+        return;
+      }
+      resp_bad(c, idx, "confirmation of another channel", p, n);
+    }
+    return;
+  }
+  /* elem 2 of a message: the payload. */
+  if (c->resp_kind == R_MESSAGE) {
+    if (n == PAYLOAD) sub_payload(c, idx, p, n);
+    else resp_bad(c, idx, "payload of the wrong size", p, n);
+  }
 }
 
 static void pub_line(const char *p, uint32_t n) {
   pub_lines_in++;
   if (n > 0 && p[n - 1] == '\r') n--;
-  if (n >= 3 && memcmp(p, "ERR", 3) == 0) err_lines++;
+  if ((n >= 3 && memcmp(p, "ERR", 3) == 0) || (proto == PROTO_RESP && n > 0 && p[0] == '-')) err_lines++;
   note(first_err_line, "%.*s", (int)(n < 150 ? n : 150), p);
 }
 
@@ -429,17 +559,26 @@ static void pub_tick(uint64_t now) {
   while (run_sent < due) {
     uint32_t topic = (uint32_t)(pub_total % topics);
     uint32_t u = topic % nuse;
-    if (out_len[u] + 128 > PUB_OUT_BYTES) {
+    if (out_len[u] + PUB_MAX_LINE > PUB_OUT_BYTES) {
       run_blocked++;
       break;
     }
     uint64_t lag = now - (run_start + (uint64_t)((double)run_sent * 1e9 / run_rate));
     if (lag > run_lag_max && run_sent > 0) run_lag_max = lag;
     char *p = (char *)out_buf[u] + out_len[u];
-    int head = sprintf(p, "PUB t%u ", topic);
+    int head;
+    if (proto == PROTO_RESP) {
+      char chan[16];
+      int cn = snprintf(chan, sizeof chan, "t%u", topic);
+      head = sprintf(p, "*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n", cn, chan, PAYLOAD);
+    } else {
+      head = sprintf(p, "PUB t%u ", topic);
+    }
     make_payload(topic, ++pub_seq[topic], mono_ns(), p + head);
-    p[head + PAYLOAD] = '\n';
-    out_len[u] += (uint32_t)head + PAYLOAD + 1;
+    uint32_t len = (uint32_t)head + PAYLOAD;
+    if (proto == PROTO_RESP) p[len++] = '\r';
+    p[len++] = '\n';
+    out_len[u] += len;
     run_sent++;
     pub_total++;
   }
@@ -576,9 +715,11 @@ static uint64_t wait_ns(uint64_t now) {
 }
 
 static const char *const mode_names[] = {"sub", "pub", NULL};
+static const char *const proto_names[] = {"line", "resp", NULL};
 
 static const struct option_spec options[] = {
     {"--mode", OPT_CHOICE, &mode, NULL, "sub: subscribe and check every line; pub: publish (required)", mode_names},
+    {"--proto", OPT_CHOICE, &proto, "line", "line: the echo demo's SUB/PUB lines; resp: Redis SUBSCRIBE/PUBLISH (RESP2)", proto_names},
     {"--topics", OPT_U32, &topics, "100", "topics, 1..1000", NULL},
     {"--first", OPT_U32, &first_global, "0", "connection i subscribes to t<(first + i) % topics>", NULL},
     CONNECTION_OPTIONS("8", "120", "30", "900"),
@@ -624,6 +765,7 @@ int main(int argc, char **argv) {
   for (uint32_t i = 0; i < nconns; i++) {
     conns[i].topic = (uint16_t)((first_global + i) % topics);
     conns[i].next_seq = 1;
+    conns[i].resp_bulk = -1;
   }
   latency_reset(&window_latency);
   const struct client_handlers handlers = {advance, wait_ns, on_command, on_event, finished};

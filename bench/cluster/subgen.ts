@@ -116,6 +116,8 @@ export function buildSubgen(): string {
 
 export interface SubgenOptions {
   mode: 'sub' | 'pub';
+  /** 'line': the echo demo's SUB/PUB lines (the default); 'resp': Redis SUBSCRIBE/PUBLISH. */
+  proto?: 'line' | 'resp';
   port: number;
   conns: number;
   topics: number;
@@ -138,6 +140,7 @@ export class Subgen {
     this.conns = o.conns;
     const args = [
       ['--mode', o.mode],
+      ['--proto', o.proto ?? 'line'],
       ['--port', o.port],
       ['--conns', o.conns],
       ['--topics', o.topics],
@@ -167,7 +170,7 @@ export class Subgen {
     );
   }
 
-  /** Subscriber: every connection open and confirmed by its OK SUB line; throws on any error. */
+  /** Subscriber: every connection open and confirmed (OK SUB line, or the SUBSCRIBE reply with --proto resp); throws on any error. */
   async subscribed(timeoutMs: number): Promise<SubscribedEvent> {
     const e = await this.event<SubscribedEvent>('subscribed', timeoutMs);
     if (e.errors > 0 || e.subscribed < this.conns) {
