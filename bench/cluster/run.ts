@@ -57,7 +57,7 @@ import { mergeHistograms, percentile } from '../load/stats.ts';
 import { aggregate, figuresTable, format, projection, ratios, type Metrics, type SetupResult, splitTable, stepsTable } from './report.ts';
 import { Fleet, freePort, kernelMemory, ownersOfClientPorts, Redis, socketCount } from './servers.ts';
 import {
-  BenchFailure,
+  describeBenchError,
   buildSubgen,
   type CheckedEvent,
   MAX_CONNS_PER_PROCESS,
@@ -808,9 +808,5 @@ await runGuarded(
     const plan = parsePlan();
     return { timeoutMin: plan.timeoutMin, run: () => main(plan) };
   },
-  (error) => {
-    // A refused flag or a failed step says what it is; anything else is a bug here, shown with its stack.
-    const plain = error instanceof BenchFailure || String((error as { code?: unknown })?.code ?? '').startsWith('ERR_PARSE_ARGS');
-    return error instanceof Error ? (plain ? error.message : (error.stack ?? error.message)) : String(error);
-  },
+  describeBenchError,
 );

@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { BenchFailure } from '../load/loadgen.ts';
+import { BenchFailure, describeBenchError } from '../load/loadgen.ts';
 import { Child } from '../load/procs.ts';
 import type { Histogram } from '../load/stats.ts';
 
@@ -18,7 +18,7 @@ export const SOURCES_PER_PROCESS = 8;
 /** The most connections one client process opens: its open-file limit is 20,000. */
 export const MAX_CONNS_PER_PROCESS = 19_000;
 
-export { BenchFailure };
+export { BenchFailure, describeBenchError };
 
 export interface SubscribedEvent {
   event: 'subscribed';

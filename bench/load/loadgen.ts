@@ -23,6 +23,12 @@ export class BenchFailure extends Error {
   override name = 'BenchFailure';
 }
 
+/** What a benchmark prints when it fails: a refused flag or a failed step says what it is; anything else is a bug, shown with its stack. */
+export function describeBenchError(error: unknown): string {
+  const plain = error instanceof BenchFailure || String((error as { code?: unknown })?.code ?? '').startsWith('ERR_PARSE_ARGS');
+  return error instanceof Error ? (plain ? error.message : (error.stack ?? error.message)) : String(error);
+}
+
 export interface ConnectedEvent {
   event: 'connected';
   index: number;

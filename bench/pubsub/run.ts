@@ -52,7 +52,17 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Child, cpuSeconds, monoNs, processTree, rssBytes, runGuarded, sleep, sleepUntil } from '../load/procs.ts';
 import { freePort, Redis } from '../cluster/servers.ts';
-import { BenchFailure, buildSubgen, type CheckedEvent, type PublishedEvent, type ResultEvent, SOURCES_PER_PROCESS, Subgen, split } from '../cluster/subgen.ts';
+import {
+  BenchFailure,
+  buildSubgen,
+  describeBenchError,
+  type CheckedEvent,
+  type PublishedEvent,
+  type ResultEvent,
+  SOURCES_PER_PROCESS,
+  Subgen,
+  split,
+} from '../cluster/subgen.ts';
 import { mergeHistograms, percentile } from '../load/stats.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -453,8 +463,5 @@ await runGuarded(
     const plan = parsePlan();
     return { timeoutMin: plan.timeoutMin, run: () => main(plan) };
   },
-  (error) => {
-    const plain = error instanceof BenchFailure || String((error as { code?: unknown })?.code ?? '').startsWith('ERR_PARSE_ARGS');
-    return error instanceof Error ? (plain ? error.message : (error.stack ?? error.message)) : String(error);
-  },
+  describeBenchError,
 );
