@@ -31,13 +31,8 @@ export interface SubscribedEvent {
   cpu_s: number;
 }
 
-export interface CheckedEvent {
-  event: 'checked';
-  index: number;
-  final: number;
-  behind_conns: number;
-  shortfall: number;
-  drain_s: number;
+/** What every delivery count of the subscriber client says, in its own JSON names. */
+export interface DeliveryTally {
   expected: number;
   delivered: number;
   missing: number;
@@ -46,6 +41,15 @@ export interface CheckedEvent {
   misrouted: number;
   err_lines: number;
   conn_errors: number;
+}
+
+export interface CheckedEvent extends DeliveryTally {
+  event: 'checked';
+  index: number;
+  final: number;
+  behind_conns: number;
+  shortfall: number;
+  drain_s: number;
   verify_errors: number;
   open: number;
   window_deliveries: number;
@@ -55,7 +59,7 @@ export interface CheckedEvent {
   hist: Histogram;
 }
 
-export interface ResultEvent {
+export interface ResultEvent extends DeliveryTally {
   event: 'result';
   mode: 'sub' | 'pub';
   index: number;
@@ -63,14 +67,6 @@ export interface ResultEvent {
   subscribed: number;
   open_at_end: number;
   connect_s: number;
-  expected: number;
-  delivered: number;
-  missing: number;
-  duplicate: number;
-  corrupt: number;
-  misrouted: number;
-  err_lines: number;
-  conn_errors: number;
   verify_errors: number;
   first_conn_error: string;
   first_verify_error: string;

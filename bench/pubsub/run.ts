@@ -55,6 +55,7 @@ import { freePort, Redis } from '../cluster/servers.ts';
 import {
   BenchFailure,
   buildSubgen,
+  type DeliveryTally,
   describeBenchError,
   type CheckedEvent,
   type PublishedEvent,
@@ -205,7 +206,7 @@ function startServer(name: SetupName, plan: Plan): Promise<Server> {
   return name === 'flamingo' ? startFlamingo() : name === 'redis' ? startRedis(plan) : startFlamingo3();
 }
 
-interface RunFigures {
+interface RunFigures extends DeliveryTally {
   setup: SetupName;
   run: number;
   offered_per_s: number;
@@ -221,14 +222,6 @@ interface RunFigures {
   rss_idle_mb: number;
   rss_subscribed_mb: number;
   connect_s: number;
-  delivered: number;
-  expected: number;
-  missing: number;
-  duplicate: number;
-  corrupt: number;
-  misrouted: number;
-  err_lines: number;
-  conn_errors: number;
   pub_blocked: number;
   pub_lag_max_ms: number;
   catch_up_s: number;
@@ -290,8 +283,7 @@ async function runOnce(name: SetupName, run: number, plan: Plan): Promise<RunFig
     const pubResult: ResultEvent = await pub.result(30_000);
     const deliveries = checkedAll.reduce((a, c) => a + c.window_deliveries, 0);
     const hist = mergeHistograms(checkedAll.map((c) => c.hist));
-    const sum = (k: 'delivered' | 'expected' | 'missing' | 'duplicate' | 'corrupt' | 'misrouted' | 'err_lines' | 'conn_errors') =>
-      subResults.reduce((a, r) => a + r[k], 0);
+    const sum = (k: keyof DeliveryTally) => subResults.reduce((a, r) => a + r[k], 0);
     return {
       setup: name,
       run,
