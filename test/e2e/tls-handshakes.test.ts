@@ -8,11 +8,10 @@
 import type net from 'node:net';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Server, type ServerOptions, listen } from '../../src/main/index.ts';
+import { describe, expect, it } from 'vitest';
+import type { Server, ServerOptions } from '../../src/main/index.ts';
 import { Received, closeAll, connect, converse, waitFor } from '../helpers/clients.ts';
-import { type TestCert, makeTestCert } from '../helpers/tls-cert.ts';
-import { tlsConnect } from '../helpers/tls-clients.ts';
+import { tlsConnect, useTlsServers } from '../helpers/tls-clients.ts';
 
 /** Resolves with how long the server took to close this socket, in ms. */
 function closedAfter(socket: net.Socket, timeoutMs = 10_000): Promise<number> {
@@ -59,22 +58,10 @@ async function stopAfterClientHello(port: number): Promise<net.Socket> {
 const HALF_A_CLIENT_HELLO = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]);
 
 describe('TLS handshakes that do not finish', () => {
-  let cert: TestCert;
-  let server: Server | undefined;
-
-  beforeAll(() => {
-    cert = makeTestCert();
-  });
-
-  afterAll(() => cert?.remove());
-
-  afterEach(async () => {
-    await server?.shutdown({ drainMs: 1000 });
-    server = undefined;
-  });
+  const fixture = useTlsServers();
 
   async function echoServer(options: ServerOptions = {}): Promise<{ server: Server; events: string[] }> {
-    const s = (server = await listen({ port: 0, workers: 2, tls: { key: cert.key, cert: cert.cert }, ...options }));
+    const s = await fixture.listen(options);
     const events: string[] = [];
     s.on('open', () => events.push('open'));
     s.on('close', () => events.push('close'));
@@ -100,7 +87,7 @@ describe('TLS handshakes that do not finish', () => {
 
   it('garbage instead of a ClientHello, and a FIN before one, close only that connection, at once', async () => {
     const { server: s, events } = await echoServer();
-    const good = await tlsConnect(s.port, cert);
+    const good = await tlsConnect(s.port, fixture.cert);
     await converse(good, 1, 10);
     const garbage = await connect(s.port);
     garbage.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n');
@@ -115,10 +102,10 @@ describe('TLS handshakes that do not finish', () => {
   });
 
   it('a client whose TLS versions the server does not take (minVersion) fails its handshake, counted', async () => {
-    const { server: s } = await echoServer({ tls: { key: cert.key, cert: cert.cert, minVersion: 'TLSv1.3' } });
-    await expect(tlsConnect(s.port, cert, { maxVersion: 'TLSv1.2' })).rejects.toThrow(/protocol version|alert/i);
+    const { server: s } = await echoServer({ tls: { key: fixture.cert.key, cert: fixture.cert.cert, minVersion: 'TLSv1.3' } });
+    await expect(tlsConnect(s.port, fixture.cert, { maxVersion: 'TLSv1.2' })).rejects.toThrow(/protocol version|alert/i);
     await waitFor(() => s.stats().tlsHandshakeErrors === 1, 2000, 'the failed handshake counted');
-    const ok = await tlsConnect(s.port, cert);
+    const ok = await tlsConnect(s.port, fixture.cert);
     expect(ok.getProtocol()).toBe('TLSv1.3');
     await closeAll([ok]);
   });
@@ -129,12 +116,12 @@ describe('TLS handshakes that do not finish', () => {
     const stalled = [await stopAfterClientHello(s.port), await stopAfterClientHello(s.port)];
     const freed = Promise.all(stalled.map((socket) => closedAfter(socket)));
     // A third connection finds no place: closed at accept, its handshake never begins.
-    await expect(tlsConnect(s.port, cert)).rejects.toThrow();
+    await expect(tlsConnect(s.port, fixture.cert)).rejects.toThrow();
     expect(s.stats().rejected).toBe(1);
     expect(s.stats().tlsHandshakeErrors).toBe(0);
     await freed;
     await waitFor(() => s.stats().tlsHandshakeErrors === 2, 2000, 'the deadlines counted');
-    const admitted = await tlsConnect(s.port, cert);
+    const admitted = await tlsConnect(s.port, fixture.cert);
     await converse(admitted, 3, 5);
     await closeAll([admitted]);
   });

@@ -6,11 +6,11 @@
 
 import { spawn } from 'node:child_process';
 import type tls from 'node:tls';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Server, type ServerOptions, encodeLengthPrefixed, listen } from '../../src/main/index.ts';
+import { describe, expect, it } from 'vitest';
+import { type Server, type ServerOptions, encodeLengthPrefixed } from '../../src/main/index.ts';
 import { Received, closeAll, converse, echoLengthPrefixed, prng, randomBytes, waitFor } from '../helpers/clients.ts';
-import { type TestCert, makeTestCert } from '../helpers/tls-cert.ts';
-import { tlsConnect } from '../helpers/tls-clients.ts';
+import type { TestCert } from '../helpers/tls-cert.ts';
+import { tlsConnect, useTlsServers } from '../helpers/tls-clients.ts';
 
 /** `count` lines of random bytes (no '\n'), each ending in '\n', as one stream. */
 function randomLines(seed: number, count: number, maxLength: number): Buffer {
@@ -59,22 +59,10 @@ function requestThenHalfClose(port: number, cert: TestCert, request: Uint8Array,
 }
 
 describe('TLS in the I/O workers', () => {
-  let cert: TestCert;
-  let server: Server | undefined;
-
-  beforeAll(() => {
-    cert = makeTestCert();
-  });
-
-  afterAll(() => cert?.remove());
-
-  afterEach(async () => {
-    await server?.shutdown({ drainMs: 1000 });
-    server = undefined;
-  });
+  const fixture = useTlsServers();
 
   async function echoServer(options: ServerOptions = {}): Promise<Server> {
-    const s = (server = await listen({ port: 0, workers: 2, tls: { key: cert.key, cert: cert.cert }, ...options }));
+    const s = await fixture.listen(options);
     s.on('data', (id, data) => s.send(id, data));
     return s;
   }
@@ -83,7 +71,7 @@ describe('TLS in the I/O workers', () => {
     const s = await echoServer({ framing: 'delimiter' });
     const client = spawn(
       'openssl',
-      ['s_client', '-connect', `127.0.0.1:${s.port}`, '-servername', 'localhost', '-CAfile', cert.certFile, '-verify_return_error', '-quiet'],
+      ['s_client', '-connect', `127.0.0.1:${s.port}`, '-servername', 'localhost', '-CAfile', fixture.cert.certFile, '-verify_return_error', '-quiet'],
       { stdio: ['pipe', 'pipe', 'pipe'] },
     );
     let stdout = '';
@@ -104,7 +92,7 @@ describe('TLS in the I/O workers', () => {
 
   it('raw: Node tls clients get every byte back, messages up to 100 KB', async () => {
     const s = await echoServer({ framing: 'raw' });
-    const sockets = await Promise.all([1, 2, 3].map(() => tlsConnect(s.port, cert)));
+    const sockets = await Promise.all([1, 2, 3].map(() => tlsConnect(s.port, fixture.cert)));
     const verified = await Promise.all(sockets.map((socket, i) => converse(socket, 100 + i, 40, i === 2 ? 100_000 : 2000)));
     expect(verified.every((bytes) => bytes > 0)).toBe(true);
     await closeAll(sockets);
@@ -112,7 +100,7 @@ describe('TLS in the I/O workers', () => {
 
   it('delimiter: lines cut across TLS records come back byte for byte', async () => {
     const s = await echoServer({ framing: 'delimiter' });
-    const sockets = await Promise.all([1, 2, 3].map(() => tlsConnect(s.port, cert)));
+    const sockets = await Promise.all([1, 2, 3].map(() => tlsConnect(s.port, fixture.cert)));
     await Promise.all(sockets.map((socket, i) => echoStream(socket, randomLines(200 + i, 500, 600), 300 + i)));
     expect(s.stats().framesIn).toBe(3 * 500);
     await closeAll(sockets);
@@ -120,7 +108,7 @@ describe('TLS in the I/O workers', () => {
 
   it('length-prefix: frames written 7 bytes at a time come back byte for byte', async () => {
     const s = await echoServer({ framing: 'length-prefix' });
-    const sockets = await Promise.all([1, 2, 3].map(() => tlsConnect(s.port, cert)));
+    const sockets = await Promise.all([1, 2, 3].map(() => tlsConnect(s.port, fixture.cert)));
     await Promise.all(sockets.map((socket, i) => echoLengthPrefixed(socket, 400 + i, 150, 3000, i === 0 ? 7 : 4096)));
     expect(s.stats().framesIn).toBe(3 * 150);
     await closeAll(sockets);
@@ -132,7 +120,7 @@ describe('TLS in the I/O workers', () => {
     const closes: string[] = [];
     s.on('open', (id) => opens.add(id));
     s.on('close', (_id, reason) => closes.push(reason));
-    const sockets = await Promise.all(Array.from({ length: 200 }, () => tlsConnect(s.port, cert)));
+    const sockets = await Promise.all(Array.from({ length: 200 }, () => tlsConnect(s.port, fixture.cert)));
     await Promise.all(sockets.map((socket, i) => converse(socket, 1000 + i, 8, 1500)));
     expect(opens.size).toBe(200);
     await closeAll(sockets);
@@ -143,7 +131,7 @@ describe('TLS in the I/O workers', () => {
 
   it('a 4 KiB event ring under 50 streaming TLS clients: reads pause, and every byte comes back in order', async () => {
     const s = await echoServer({ framing: 'raw', eventRingBytes: 4096 });
-    const sockets = await Promise.all(Array.from({ length: 50 }, () => tlsConnect(s.port, cert)));
+    const sockets = await Promise.all(Array.from({ length: 50 }, () => tlsConnect(s.port, fixture.cert)));
     const received = sockets.map((socket) => new Received(socket));
     const payloads = sockets.map((_, i) => randomBytes(prng(500 + i), 200_000));
     sockets.forEach((socket, i) => {
@@ -171,12 +159,11 @@ describe('TLS in the I/O workers', () => {
         const s = await echoServer(options);
         const closes: string[] = [];
         s.on('close', (_id, reason) => closes.push(reason));
-        const replies = await Promise.all([1, 2, 3].map(() => requestThenHalfClose(s.port, cert, request, maxVersion)));
+        const replies = await Promise.all([1, 2, 3].map(() => requestThenHalfClose(s.port, fixture.cert, request, maxVersion)));
         for (const reply of replies) expect(reply.equals(Buffer.from(request))).toBe(true);
         await waitFor(() => closes.length === 3, 5000, 'the closes');
         expect(closes).toEqual(['peer', 'peer', 'peer']);
         await s.shutdown({ drainMs: 1000 });
-        server = undefined;
       }
     });
   }

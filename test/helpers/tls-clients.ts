@@ -4,7 +4,9 @@
 
 import { X509Certificate } from 'node:crypto';
 import tls from 'node:tls';
-import type { TestCert } from './tls-cert.ts';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { type Server, type ServerOptions, listen } from '../../src/main/index.ts';
+import { type TestCert, makeTestCert } from './tls-cert.ts';
 
 /** What tls.connect takes; Node passes allowHalfOpen on to the socket, though its types do not say so. */
 export type ClientOptions = tls.ConnectionOptions & { allowHalfOpen?: boolean };
@@ -44,4 +46,32 @@ export function peerFingerprint(socket: tls.TLSSocket): string {
 
 export function fingerprintOf(cert: TestCert): string {
   return new X509Certificate(cert.cert).fingerprint256;
+}
+
+/**
+ * For a describe block: one test certificate for localhost, and Flamingo
+ * servers started with it (2 workers, any other options), each shut down
+ * after its test (shutdown is idempotent, so a test may shut one down itself).
+ */
+export function useTlsServers(): { readonly cert: TestCert; listen(options?: ServerOptions): Promise<Server> } {
+  let cert: TestCert | undefined;
+  const servers: Server[] = [];
+  beforeAll(() => {
+    cert = makeTestCert();
+  });
+  afterAll(() => cert?.remove());
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((server) => server.shutdown({ drainMs: 1000 })));
+  });
+  return {
+    get cert(): TestCert {
+      if (cert === undefined) throw new Error('the test certificate exists only inside the describe block’s tests');
+      return cert;
+    },
+    async listen(options: ServerOptions = {}): Promise<Server> {
+      const server = await listen({ port: 0, workers: 2, tls: { key: this.cert.key, cert: this.cert.cert }, ...options });
+      servers.push(server);
+      return server;
+    },
+  };
 }
