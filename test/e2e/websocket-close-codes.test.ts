@@ -4,40 +4,17 @@
 // socket after a real handshake (no library sends an unmasked frame); a
 // bad handshake gets its HTTP status and never reaches the application.
 
-import { afterEach, describe, expect, it } from 'vitest';
-import type WebSocket from 'ws';
+import { describe, expect, it } from 'vitest';
 import { Received, connect, waitFor } from '../helpers/clients.ts';
-import {
-  EchoServer,
-  Op,
-  clientClosed,
-  clientFrame,
-  closeCodeOf,
-  echoEach,
-  openClient,
-  rawHandshake,
-  serverFrames,
-  upgradeRequest,
-} from '../helpers/websocket.ts';
+import { Op, clientClosed, clientFrame, closeCodeOf, echoEach, rawHandshake, serverFrames, upgradeRequest, useWebSocketEcho } from '../helpers/websocket.ts';
 
 describe('WebSocket close codes', () => {
-  let echo: EchoServer | undefined;
-  const clients: WebSocket[] = [];
+  const fixture = useWebSocketEcho();
 
-  afterEach(async () => {
-    for (const ws of clients.splice(0)) ws.terminate();
-    await echo?.shutdown();
-    echo = undefined;
-  });
-
-  async function client(port: number): Promise<WebSocket> {
-    const ws = await openClient(port);
-    clients.push(ws);
-    return ws;
-  }
+  const client = fixture.client;
 
   it('a client closing with 1000 gets 1000 echoed; the close event says peer, 1000', async () => {
-    const e = (echo = await EchoServer.start());
+    const e = await fixture.start();
     const ws = await client(e.port);
     await echoEach(ws, ['before closing']);
     const closed = clientClosed(ws);
@@ -47,7 +24,7 @@ describe('WebSocket close codes', () => {
   });
 
   it("an application's own code (4000-4999) reaches the close event; a close frame without a code reads 1005", async () => {
-    const e = (echo = await EchoServer.start());
+    const e = await fixture.start();
     const ws = await client(e.port);
     ws.close(4321);
     await waitFor(() => e.closes.size === 1, 5000, 'the close event');
@@ -61,7 +38,7 @@ describe('WebSocket close codes', () => {
   });
 
   it('an unmasked frame closes with 1002 (protocol error): close frame, then the socket ends; the close event says error, 1002', async () => {
-    const e = (echo = await EchoServer.start());
+    const e = await fixture.start();
     const raw = await rawHandshake(e.port, '/raw');
     raw.socket.write(clientFrame(Op.TEXT, Buffer.from('masked, fine')));
     await waitFor(() => e.messages.length === 1, 5000, 'the masked message');
@@ -76,7 +53,7 @@ describe('WebSocket close codes', () => {
   });
 
   it('text that is not UTF-8 closes with 1007, whole or cut between fragments', async () => {
-    const e = (echo = await EchoServer.start());
+    const e = await fixture.start();
     const ws = await client(e.port);
     const closed = clientClosed(ws);
     // ws sends text frames as given, without checking them.
@@ -97,7 +74,7 @@ describe('WebSocket close codes', () => {
   });
 
   it('a message over maxFrameBytes closes with 1009, whole or growing over it fragment by fragment; one at the limit passes', async () => {
-    const e = (echo = await EchoServer.start({ maxFrameBytes: 1024 }));
+    const e = await fixture.start({ maxFrameBytes: 1024 });
     const ws = await client(e.port);
     const [atLimit] = await echoEach(ws, [Buffer.alloc(1024, 7)]);
     expect(atLimit!.data.equals(Buffer.alloc(1024, 7))).toBe(true);
@@ -115,7 +92,7 @@ describe('WebSocket close codes', () => {
   });
 
   it('a connection that ends without a close frame has no code', async () => {
-    const e = (echo = await EchoServer.start());
+    const e = await fixture.start();
     const ws = await client(e.port);
     await echoEach(ws, ['x']);
     ws.terminate();
@@ -140,7 +117,7 @@ describe('WebSocket close codes', () => {
     ];
     for (const { name, request, status, also } of cases) {
       it(name, async () => {
-        const e = (echo = await EchoServer.start());
+        const e = await fixture.start();
         const socket = await connect(e.port);
         const received = new Received(socket);
         socket.write(request);
@@ -157,7 +134,7 @@ describe('WebSocket close codes', () => {
   });
 
   it('a subprotocol the server does not speak is not agreed: the 101 names none', async () => {
-    const e = (echo = await EchoServer.start({ subprotocols: ['v1'] }));
+    const e = await fixture.start({ subprotocols: ['v1'] });
     const socket = await connect(e.port);
     const received = new Received(socket);
     socket.write(upgradeRequest('/', { 'Sec-WebSocket-Protocol': 'v9, other' }));

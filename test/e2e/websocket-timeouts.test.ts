@@ -4,25 +4,17 @@
 // itself) stays; the handshake deadline (handshakeTimeoutMs) closes a
 // client that never finishes its upgrade request.
 
-import { afterEach, describe, expect, it } from 'vitest';
-import type WebSocket from 'ws';
+import { describe, expect, it } from 'vitest';
 import { Received, connect, waitFor } from '../helpers/clients.ts';
-import { EchoServer, Op, clientFrame, echoEach, openClient, rawHandshake, serverFrames, upgradeRequest } from '../helpers/websocket.ts';
+import { Op, clientFrame, echoEach, rawHandshake, serverFrames, upgradeRequest, useWebSocketEcho } from '../helpers/websocket.ts';
 
 const INTERVAL_MS = 300;
 
 describe('WebSocket heartbeat and handshake deadline', () => {
-  let echo: EchoServer | undefined;
-  const clients: WebSocket[] = [];
-
-  afterEach(async () => {
-    for (const ws of clients.splice(0)) ws.terminate();
-    await echo?.shutdown();
-    echo = undefined;
-  });
+  const fixture = useWebSocketEcho();
 
   it('a client that completes the handshake and then never answers is pinged, then closed with idle-timeout', async () => {
-    const e = (echo = await EchoServer.start({ pingIntervalMs: INTERVAL_MS }));
+    const e = await fixture.start({ pingIntervalMs: INTERVAL_MS });
     const started = performance.now();
     const raw = await rawHandshake(e.port);
     // Pinged after one to two silent intervals, closed one interval after that; the wheel's tick adds a little.
@@ -36,9 +28,8 @@ describe('WebSocket heartbeat and handshake deadline', () => {
   });
 
   it('a client that answers its pings stays open, idle, for many intervals; so does one that keeps sending', async () => {
-    const e = (echo = await EchoServer.start({ pingIntervalMs: INTERVAL_MS }));
-    const idle = await openClient(e.port);
-    clients.push(idle);
+    const e = await fixture.start({ pingIntervalMs: INTERVAL_MS });
+    const idle = await fixture.client(e.port);
     let pings = 0;
     idle.on('ping', () => pings++);
     // A raw client that answers nothing but sends a message every half interval: its reads prove it alive.
@@ -57,7 +48,7 @@ describe('WebSocket heartbeat and handshake deadline', () => {
   });
 
   it('pingIntervalMs 0 turns the heartbeat off', async () => {
-    const e = (echo = await EchoServer.start({ pingIntervalMs: 0 }));
+    const e = await fixture.start({ pingIntervalMs: 0 });
     const raw = await rawHandshake(e.port);
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(raw.frames().length).toBe(0);
@@ -67,7 +58,7 @@ describe('WebSocket heartbeat and handshake deadline', () => {
   });
 
   it('a client that sends half an upgrade request is closed at handshakeTimeoutMs, and the application never hears of it', async () => {
-    const e = (echo = await EchoServer.start({ handshakeTimeoutMs: INTERVAL_MS }));
+    const e = await fixture.start({ handshakeTimeoutMs: INTERVAL_MS });
     const socket = await connect(e.port);
     const received = new Received(socket);
     const started = performance.now();
@@ -81,9 +72,8 @@ describe('WebSocket heartbeat and handshake deadline', () => {
   });
 
   it('a client that finishes its upgrade in time is not closed by the handshake deadline', async () => {
-    const e = (echo = await EchoServer.start({ handshakeTimeoutMs: INTERVAL_MS, pingIntervalMs: 0 }));
-    const ws = await openClient(e.port);
-    clients.push(ws);
+    const e = await fixture.start({ handshakeTimeoutMs: INTERVAL_MS, pingIntervalMs: 0 });
+    const ws = await fixture.client(e.port);
     await new Promise((resolve) => setTimeout(resolve, 3 * INTERVAL_MS));
     expect(ws.readyState).toBe(ws.OPEN);
     expect((await echoEach(ws, ['in time']))[0]!.data.toString()).toBe('in time');

@@ -3,30 +3,18 @@
 // with every byte checked, fragments, pings answered in the worker, and the
 // close codes of the closes this side starts (close(id), shutdown).
 
-import { afterEach, describe, expect, it } from 'vitest';
-import type WebSocket from 'ws';
+import { describe, expect, it } from 'vitest';
 import { listen } from '../../src/main/index.ts';
 import { prng, randomBytes, waitFor } from '../helpers/clients.ts';
-import { EchoServer, clientClosed, echoEach, openClient } from '../helpers/websocket.ts';
+import { clientClosed, echoEach, useWebSocketEcho } from '../helpers/websocket.ts';
 
 describe("protocol: 'websocket' with the ws client", () => {
-  let echo: EchoServer | undefined;
-  const clients: WebSocket[] = [];
+  const fixture = useWebSocketEcho();
 
-  afterEach(async () => {
-    for (const ws of clients.splice(0)) ws.terminate();
-    await echo?.shutdown();
-    echo = undefined;
-  });
-
-  async function client(...args: Parameters<typeof openClient>): Promise<WebSocket> {
-    const ws = await openClient(...args);
-    clients.push(ws);
-    return ws;
-  }
+  const client = fixture.client;
 
   it('the open event carries the path with its query, the captured headers and the agreed subprotocol; no extension is agreed', async () => {
-    const e = (echo = await EchoServer.start({ subprotocols: ['v2.echo', 'v1.echo'], captureHeaders: ['Origin', 'X-User', 'cookie'] }));
+    const e = await fixture.start({ subprotocols: ['v2.echo', 'v1.echo'], captureHeaders: ['Origin', 'X-User', 'cookie'] });
     // ws offers permessage-deflate by default: it must be declined.
     const ws = await client(e.port, '/chat/7?room=a%20b&x=1', ['v0.echo', 'v1.echo', 'v2.echo'], {
       headers: { Origin: 'https://app.example', 'X-User': 'ada', Cookie: 'a=1', Authorization: 'Bearer not-captured' },
@@ -42,7 +30,7 @@ describe("protocol: 'websocket' with the ws client", () => {
   });
 
   it('by default Origin, Cookie and Authorization are captured', async () => {
-    const e = (echo = await EchoServer.start());
+    const e = await fixture.start();
     const ws = await client(e.port, '/', undefined, { headers: { Origin: 'http://o.test', Authorization: 'Basic eA==', 'X-Other': 'no' } });
     expect(ws.protocol).toBe('');
     await waitFor(() => e.opens.size === 1, 5000, 'the open event');
@@ -52,7 +40,7 @@ describe("protocol: 'websocket' with the ws client", () => {
   });
 
   it('text comes back as text and binary as binary, every byte verified, across the 7-, 16- and 64-bit length headers', async () => {
-    const e = (echo = await EchoServer.start());
+    const e = await fixture.start();
     const ws = await client(e.port);
     const random = prng(6455);
     const sizes = [0, 1, 125, 126, 127, 65_535, 65_536, 200_000, ...Array.from({ length: 40 }, () => Math.floor(random() * 3000))];
@@ -72,7 +60,7 @@ describe("protocol: 'websocket' with the ws client", () => {
   });
 
   it('a fragmented message reaches the application once, whole, with its first frame’s type', async () => {
-    const e = (echo = await EchoServer.start());
+    const e = await fixture.start();
     const ws = await client(e.port);
     const random = prng(7);
     const parts = [randomBytes(random, 10), randomBytes(random, 70_000), randomBytes(random, 0), randomBytes(random, 300)];
@@ -104,7 +92,7 @@ describe("protocol: 'websocket' with the ws client", () => {
   });
 
   it('a ping is answered with a pong carrying its payload, by the worker: the application sees no data', async () => {
-    const e = (echo = await EchoServer.start());
+    const e = await fixture.start();
     const ws = await client(e.port);
     for (const payload of [Buffer.alloc(0), Buffer.from('are you there?'), randomBytes(prng(1), 125)]) {
       const pong = new Promise<Buffer>((resolve) => ws.once('pong', resolve));
@@ -117,7 +105,7 @@ describe("protocol: 'websocket' with the ws client", () => {
   });
 
   it('close(id) sends a close frame with 1000; the close event says local, 1000', async () => {
-    const e = (echo = await EchoServer.start());
+    const e = await fixture.start();
     const ws = await client(e.port);
     await echoEach(ws, ['hello']);
     const closed = clientClosed(ws);
@@ -128,14 +116,13 @@ describe("protocol: 'websocket' with the ws client", () => {
   });
 
   it('shutdown sends every client a close frame with 1001 (going away), after what was sent before it', async () => {
-    const e = (echo = await EchoServer.start());
+    const e = await fixture.start();
     const sockets = await Promise.all(Array.from({ length: 6 }, () => client(e.port)));
     await waitFor(() => e.opens.size === sockets.length, 5000, 'six opens');
     const last = sockets.map((ws) => new Promise<string>((resolve) => ws.on('message', (data) => resolve(String(data)))));
     const closes = sockets.map((ws) => clientClosed(ws));
     for (const id of e.opens.keys()) e.server.send(id, 'last words');
     await e.shutdown();
-    echo = undefined;
     expect(await Promise.all(last)).toEqual(Array(sockets.length).fill('last words'));
     expect((await Promise.all(closes)).map((c) => c.code)).toEqual(Array(sockets.length).fill(1001));
     expect([...e.closes.values()]).toEqual(Array(sockets.length).fill({ reason: 'shutdown', code: 1001 }));

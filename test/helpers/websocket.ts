@@ -6,6 +6,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import type net from 'node:net';
+import { afterEach } from 'vitest';
 import WebSocket from 'ws';
 import { type CloseReason, type OpenInfo, type Server, type ServerOptions, listen } from '../../src/main/index.ts';
 import { Received, connect, waitFor } from './clients.ts';
@@ -201,4 +202,33 @@ export function serverFrames(bytes: Buffer): ServerFrame[] {
 /** The code of a close frame's payload; undefined for one without. */
 export function closeCodeOf(frame: ServerFrame): number | undefined {
   return frame.payload.length >= 2 ? frame.payload.readUInt16BE(0) : undefined;
+}
+
+/**
+ * For a describe block: echo servers and `ws` clients, every one stopped
+ * after each test (shutdown is idempotent, so a test may stop its server
+ * itself).
+ */
+export function useWebSocketEcho(): {
+  start(options?: ServerOptions): Promise<EchoServer>;
+  client(...args: Parameters<typeof openClient>): Promise<WebSocket>;
+} {
+  const servers: EchoServer[] = [];
+  const clients: WebSocket[] = [];
+  afterEach(async () => {
+    for (const ws of clients.splice(0)) ws.terminate();
+    await Promise.all(servers.splice(0).map((server) => server.shutdown()));
+  });
+  return {
+    async start(options: ServerOptions = {}): Promise<EchoServer> {
+      const server = await EchoServer.start(options);
+      servers.push(server);
+      return server;
+    },
+    async client(...args: Parameters<typeof openClient>): Promise<WebSocket> {
+      const ws = await openClient(...args);
+      clients.push(ws);
+      return ws;
+    },
+  };
 }
